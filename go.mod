@@ -1,0 +1,3 @@
+module github.com/pushpool/pushpool
+
+go 1.26

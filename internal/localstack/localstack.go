@@ -1,0 +1,270 @@
+// Package localstack starts the real peers pushpool is tested and demonstrated
+// against — a Prefect server today — on 127.0.0.1, from the pinned virtualenv
+// that infra/local/stack.sh maintains. Every server gets a fresh temporary
+// database and is stopped with its whole process group.
+package localstack
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Venv returns the path of the pinned virtualenv, creating it on first use.
+// PUSHPOOL_VENV names an existing one; otherwise infra/local/stack.sh (found by
+// walking up from the working directory to go.mod) builds or reuses it.
+func Venv(ctx context.Context) (string, error) {
+	if v := os.Getenv("PUSHPOOL_VENV"); v != "" {
+		if _, err := os.Stat(filepath.Join(v, "bin", "prefect")); err == nil {
+			return v, nil
+		}
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "infra", "local", "stack.sh"), "venv")
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("prepare the Python virtualenv with infra/local/stack.sh venv: %w", err)
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+// RepoRoot returns the directory holding pushpool's go.mod, searching upwards
+// from the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("find the repository root: %w", err)
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			bytes.HasPrefix(data, []byte("module github.com/pushpool/pushpool\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("find the repository root: no pushpool go.mod above the working directory; run from inside the checkout or set PUSHPOOL_VENV")
+		}
+		dir = parent
+	}
+}
+
+// PrefectOptions configures a Prefect server started by StartPrefect.
+type PrefectOptions struct {
+	// Env holds extra settings for the server process, such as
+	// PREFECT_SERVER_API_AUTH_STRING or PREFECT_SERVER_CSRF_PROTECTION_ENABLED.
+	Env map[string]string
+	// StartTimeout bounds the wait for /api/health. Zero means 90 seconds.
+	StartTimeout time.Duration
+}
+
+// Prefect is a running Prefect server.
+type Prefect struct {
+	// URL is the API base URL, ending in /api.
+	URL string
+	// Version is the Prefect package version the server runs.
+	Version string
+	// Venv is the virtualenv the server runs from; its bin/ holds python and prefect.
+	Venv string
+
+	dir     string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	stop    sync.Once
+	stopErr error
+}
+
+// StartPrefect starts `prefect server start` on a free loopback port with a
+// fresh SQLite database, the UI and telemetry off, and waits until it answers
+// /api/health. The caller must call Stop.
+func StartPrefect(ctx context.Context, opts PrefectOptions) (*Prefect, error) {
+	venv, err := Venv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 90 * time.Second
+	}
+	version, err := prefectVersion(ctx, venv)
+	if err != nil {
+		return nil, err
+	}
+	// A port picked here can be taken before the server binds it; try a few.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		p, err := startPrefectOnce(ctx, venv, opts)
+		if err == nil {
+			p.Version = version
+			return p, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func prefectVersion(ctx context.Context, venv string) (string, error) {
+	out, err := exec.CommandContext(ctx, filepath.Join(venv, "bin", "python"), "-c",
+		"import prefect; print(prefect.__version__)").Output()
+	if err != nil {
+		return "", fmt.Errorf("read the Prefect version in %s: %w", venv, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func startPrefectOnce(ctx context.Context, venv string, opts PrefectOptions) (*Prefect, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "pushpool-prefect-")
+	if err != nil {
+		return nil, fmt.Errorf("create a directory for the Prefect server: %w", err)
+	}
+	p := &Prefect{
+		URL:     fmt.Sprintf("http://127.0.0.1:%d/api", port),
+		Venv:    venv,
+		dir:     dir,
+		logPath: filepath.Join(dir, "server.log"),
+		done:    make(chan struct{}),
+	}
+	logFile, err := os.Create(p.logPath)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("create the Prefect server log: %w", err)
+	}
+	defer logFile.Close()
+
+	cmd := exec.Command(filepath.Join(venv, "bin", "prefect"), "server", "start",
+		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--no-ui")
+	cmd.Dir = dir
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = ServerEnv(dir, opts.Env)
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start prefect server: %w", err)
+	}
+	p.cmd = cmd
+	go func() { cmd.Wait(); close(p.done) }()
+
+	if err := p.waitHealthy(ctx, opts.StartTimeout); err != nil {
+		tail := p.LogTail(20)
+		p.Stop()
+		return nil, fmt.Errorf("%w\n--- last lines of the Prefect server log ---\n%s", err, tail)
+	}
+	return p, nil
+}
+
+// ServerEnv returns the environment for a Prefect server whose home and
+// SQLite database live in dir, with telemetry and the UI off and extra
+// settings applied last.
+func ServerEnv(dir string, extra map[string]string) []string {
+	env := []string{}
+	for _, kv := range os.Environ() {
+		// Client-side settings of the caller must not leak into the server.
+		if strings.HasPrefix(kv, "PREFECT_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env,
+		"PREFECT_HOME="+dir,
+		"PREFECT_API_DATABASE_CONNECTION_URL=sqlite+aiosqlite:///"+filepath.Join(dir, "prefect.db"),
+		"PREFECT_SERVER_ANALYTICS_ENABLED=false",
+		"PREFECT_UI_ENABLED=false",
+		"PREFECT_SERVER_UI_ENABLED=false",
+		"PREFECT_LOGGING_LEVEL=WARNING",
+	)
+	for k, v := range extra {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+func (p *Prefect) waitHealthy(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/health", nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("prefect server exited before it became healthy (%v)", p.cmd.ProcessState)
+		case <-ctx.Done():
+			return fmt.Errorf("prefect server did not answer %s/health within %s: %w", p.URL, timeout, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// LogTail returns the last n lines of the server's output.
+func (p *Prefect) LogTail(n int) string {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return fmt.Sprintf("(no server log: %v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Stop terminates the server and every process it started, then removes its
+// database. It is safe to call more than once.
+func (p *Prefect) Stop() error {
+	p.stop.Do(func() {
+		pgid := p.cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			<-p.done
+			p.stopErr = errors.New("prefect server ignored SIGTERM for 15s and was killed")
+		}
+		// Children that outlived the leader (uvicorn workers) go too.
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		if err := os.RemoveAll(p.dir); err != nil && p.stopErr == nil {
+			p.stopErr = fmt.Errorf("remove the Prefect server directory: %w", err)
+		}
+	})
+	return p.stopErr
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free loopback port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
