@@ -1,0 +1,109 @@
+package prefect
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// APIError is a response from the Prefect API with a status code of 400 or
+// above. Callers branch on it with errors.As, or with IsNotFound and friends.
+type APIError struct {
+	// StatusCode is the HTTP status code.
+	StatusCode int
+	// Method and Path name the request, e.g. POST /flow_runs/{id}/set_state
+	// with the id filled in. The query string is not included.
+	Method, Path string
+	// Detail is the server's explanation, from its "detail" field.
+	Detail string
+}
+
+// Error names the request, the status and the server's detail, plus a hint
+// for the statuses a user can fix.
+func (e *APIError) Error() string {
+	msg := fmt.Sprintf("prefect API %s %s: %d %s", e.Method, e.Path, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	switch e.StatusCode {
+	case http.StatusUnauthorized:
+		msg += " (check PREFECT_API_AUTH_STRING for a server with basic auth, or PREFECT_API_KEY)"
+	case http.StatusForbidden:
+		msg += " (the credentials are valid but not allowed to do this)"
+	}
+	return msg
+}
+
+// IsNotFound reports whether err is, or wraps, a 404 from the Prefect API.
+func IsNotFound(err error) bool { return hasStatus(err, http.StatusNotFound) }
+
+// IsConflict reports whether err is, or wraps, a 409 from the Prefect API
+// (for example, creating an object whose name is taken).
+func IsConflict(err error) bool { return hasStatus(err, http.StatusConflict) }
+
+// IsUnauthorized reports whether err is, or wraps, a 401 from the Prefect API.
+func IsUnauthorized(err error) bool { return hasStatus(err, http.StatusUnauthorized) }
+
+// IsInvalid reports whether err is, or wraps, a 422 (request validation) or
+// 400 from the Prefect API.
+func IsInvalid(err error) bool {
+	return hasStatus(err, http.StatusUnprocessableEntity) || hasStatus(err, http.StatusBadRequest)
+}
+
+func hasStatus(err error, code int) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode == code
+}
+
+// readDetail extracts the server's explanation from an error body. FastAPI
+// sends {"detail": string | [validation errors]}; Prefect's 422 handler sends
+// {"exception_message", "exception_detail": [validation errors], "request_body"}.
+// Only locations and messages are kept: the "input" of a validation error and
+// the echoed request body can hold secrets, so they are never included.
+func readDetail(body []byte) string {
+	var payload struct {
+		Detail           json.RawMessage `json:"detail"`
+		ExceptionMessage string          `json:"exception_message"`
+		ExceptionDetail  json.RawMessage `json:"exception_detail"`
+	}
+	if err := json.Unmarshal(body, &payload); err != nil {
+		// Not JSON: a proxy's error page, say. Show its start.
+		s := strings.TrimSpace(string(body))
+		if len(s) > 200 {
+			s = s[:200] + "…"
+		}
+		return s
+	}
+	var text string
+	if json.Unmarshal(payload.Detail, &text) == nil {
+		return text
+	}
+	if msg := validationMessages(payload.Detail); msg != "" {
+		return msg
+	}
+	if msg := validationMessages(payload.ExceptionDetail); msg != "" {
+		return msg
+	}
+	return payload.ExceptionMessage
+}
+
+func validationMessages(raw json.RawMessage) string {
+	var items []struct {
+		Loc []any  `json:"loc"`
+		Msg string `json:"msg"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &items) != nil || len(items) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(items))
+	for _, it := range items {
+		loc := make([]string, 0, len(it.Loc))
+		for _, l := range it.Loc {
+			loc = append(loc, fmt.Sprint(l))
+		}
+		parts = append(parts, strings.Join(loc, ".")+": "+it.Msg)
+	}
+	return strings.Join(parts, "; ")
+}
