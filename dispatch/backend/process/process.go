@@ -1,0 +1,377 @@
+// Package process runs flow runs as local subprocesses, the way Prefect's
+// process worker does: the rendered command, in the rendered working
+// directory, with the dispatcher's environment plus the rendered env. It is
+// pushpool's default backend when no cloud is configured.
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pushpool/pushpool/dispatch"
+)
+
+// PoolType is the Prefect work pool type this backend serves.
+const PoolType = "process"
+
+// Config configures a Backend.
+type Config struct {
+	// StateDir keeps one record per flow run, which makes Submit idempotent
+	// across every dispatcher on this host that shares the directory, plus
+	// each run's output and exit code. Empty means <temp dir>/pushpool-process.
+	StateDir string
+	// StopGrace is how long Stop waits after SIGTERM before SIGKILL. Zero
+	// means 30 seconds, as Prefect's process worker.
+	StopGrace time.Duration
+	// Output receives the output of jobs whose stream_output is true (the
+	// default), besides their log file. Nil means only the log file.
+	Output io.Writer
+	// Logger receives a line per started and finished process. Nil discards.
+	Logger *slog.Logger
+}
+
+// Backend starts flow runs as local processes. Its infrastructure ids are
+// "<hostname>:<pid>": a process id means nothing on another host, and the
+// host part lets Status and Stop refuse to act on one.
+type Backend struct {
+	cfg      Config
+	hostname string
+	log      *slog.Logger
+	wg       sync.WaitGroup
+}
+
+var _ dispatch.Backend = (*Backend)(nil)
+
+// New returns a Backend, creating its state directory.
+func New(cfg Config) (*Backend, error) {
+	if cfg.StateDir == "" {
+		cfg.StateDir = filepath.Join(os.TempDir(), "pushpool-process")
+	}
+	if cfg.StopGrace == 0 {
+		cfg.StopGrace = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create the process backend's state directory: %w", err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("read the hostname: %w", err)
+	}
+	return &Backend{cfg: cfg, hostname: host, log: cfg.Logger}, nil
+}
+
+// record is what the state directory keeps about a flow run's process.
+type record struct {
+	FlowRunID string    `json:"flow_run_id"`
+	PID       int       `json:"pid"`
+	Started   time.Time `json:"started"`
+}
+
+// Submit starts the job's command unless this flow run was started before,
+// in which case it returns the id of the process it started then.
+func (b *Backend) Submit(ctx context.Context, job dispatch.Job) (string, error) {
+	spec, err := parseJob(job)
+	if err != nil {
+		return "", err
+	}
+	marker := filepath.Join(b.cfg.StateDir, "run-"+job.FlowRunID+".json")
+	f, err := os.OpenFile(marker, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return b.existing(ctx, marker, job.FlowRunID)
+	}
+	if err != nil {
+		return "", fmt.Errorf("record the submission of flow run %s in %s: %w", job.FlowRunID, b.cfg.StateDir, err)
+	}
+	f.Close()
+
+	pid, err := b.start(job.FlowRunID, spec)
+	if err != nil {
+		os.Remove(marker) // nothing started: a retry may try again
+		return "", err
+	}
+	data, _ := json.Marshal(record{FlowRunID: job.FlowRunID, PID: pid, Started: time.Now().UTC()})
+	if err := writeFileAtomic(marker, data); err != nil {
+		return "", fmt.Errorf("record process %d of flow run %s: %w", pid, job.FlowRunID, err)
+	}
+	return b.id(pid), nil
+}
+
+// existing returns the id recorded for a run another Submit call started,
+// waiting briefly for a submission still under way.
+func (b *Backend) existing(ctx context.Context, marker, flowRunID string) (string, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, err := os.ReadFile(marker)
+		if err != nil {
+			return "", fmt.Errorf("read the submission record of flow run %s: %w", flowRunID, err)
+		}
+		var rec record
+		if len(data) > 0 && json.Unmarshal(data, &rec) == nil && rec.PID > 0 {
+			return b.id(rec.PID), nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("flow run %s is being submitted by another dispatcher on this host, which has not recorded a process after 10s; if it died, remove %s and dispatch again: %w",
+				flowRunID, marker, dispatch.ErrRetryable)
+		}
+		select {
+		case <-ctx.Done():
+			return "", context.Cause(ctx)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+type jobSpec struct {
+	argv       []string
+	env        []string
+	workingDir string
+	stream     bool
+}
+
+// parseJob reads the fields of a process job configuration.
+func parseJob(job dispatch.Job) (jobSpec, error) {
+	cfg := job.Configuration
+	spec := jobSpec{stream: true}
+	command, _ := cfg["command"].(string)
+	argv, err := splitCommand(command)
+	if err != nil {
+		return spec, fmt.Errorf("job configuration field \"command\" of flow run %s: %w", job.FlowRunID, err)
+	}
+	if len(argv) == 0 {
+		return spec, fmt.Errorf("job configuration of flow run %s has no command: set the \"command\" job variable or keep the default", job.FlowRunID)
+	}
+	spec.argv = argv
+	if s, ok := cfg["stream_output"].(bool); ok {
+		spec.stream = s
+	}
+	if wd, ok := cfg["working_dir"].(string); ok && wd != "" {
+		info, err := os.Stat(wd)
+		if err != nil || !info.IsDir() {
+			return spec, fmt.Errorf("working_dir %q of flow run %s is not a directory on this host: set the working_dir job variable to an existing directory", wd, job.FlowRunID)
+		}
+		spec.workingDir = wd
+	}
+	// As Prefect's process worker: the dispatcher's environment, then the job's.
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	if m, ok := cfg["env"].(map[string]any); ok {
+		for k, v := range m {
+			switch v := v.(type) {
+			case nil:
+				delete(env, k)
+			case string:
+				env[k] = v
+			default:
+				env[k] = fmt.Sprint(v)
+			}
+		}
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		spec.env = append(spec.env, k+"="+env[k])
+	}
+	return spec, nil
+}
+
+// start launches the process in its own process group and records its exit.
+func (b *Backend) start(flowRunID string, spec jobSpec) (int, error) {
+	workingDir := spec.workingDir
+	if workingDir == "" {
+		workingDir = filepath.Join(b.cfg.StateDir, "work-"+flowRunID)
+		if err := os.MkdirAll(workingDir, 0o700); err != nil {
+			return 0, fmt.Errorf("create a working directory for flow run %s: %w", flowRunID, err)
+		}
+	}
+	logFile, err := os.OpenFile(filepath.Join(b.cfg.StateDir, "run-"+flowRunID+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("create the output file of flow run %s: %w", flowRunID, err)
+	}
+	var out io.Writer = logFile
+	if spec.stream && b.cfg.Output != nil {
+		out = io.MultiWriter(logFile, b.cfg.Output)
+	}
+	path, err := lookPath(spec.argv[0], spec.env)
+	if err != nil {
+		logFile.Close()
+		return 0, fmt.Errorf("command %q of flow run %s is not found on this host's PATH: install it or set the command job variable: %w", spec.argv[0], flowRunID, err)
+	}
+	cmd := exec.Command(path, spec.argv[1:]...)
+	cmd.Args[0] = spec.argv[0]
+	cmd.Dir = workingDir
+	cmd.Env = spec.env
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return 0, fmt.Errorf("start the process of flow run %s: %w", flowRunID, err)
+	}
+	pid := cmd.Process.Pid
+	b.log.Info("process started", slog.String("flow_run_id", flowRunID), slog.Int("pid", pid))
+	b.wg.Go(func() {
+		err := cmd.Wait()
+		logFile.Close()
+		code, reason := exitCode(cmd.ProcessState, err)
+		data, _ := json.Marshal(exitRecord{FlowRunID: flowRunID, ExitCode: code, Reason: reason})
+		if err := writeFileAtomic(b.exitPath(pid), data); err != nil {
+			b.log.Error("could not record the exit of a process", slog.String("flow_run_id", flowRunID), slog.Int("pid", pid), slog.String("error", err.Error()))
+		}
+		b.log.Info("process exited", slog.String("flow_run_id", flowRunID), slog.Int("pid", pid), slog.Int("exit_code", code))
+	})
+	return pid, nil
+}
+
+// Wait blocks until every process this Backend started has exited and its
+// exit has been recorded. It is for tests and orderly shutdown.
+func (b *Backend) Wait() { b.wg.Wait() }
+
+type exitRecord struct {
+	FlowRunID string `json:"flow_run_id"`
+	ExitCode  int    `json:"exit_code"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// exitCode gives the shell's convention: the exit status, or 128+signal for a
+// process killed by a signal (137 for SIGKILL), as Prefect reports them.
+func exitCode(ps *os.ProcessState, waitErr error) (int, string) {
+	if ps == nil {
+		return -1, fmt.Sprintf("wait failed: %v", waitErr)
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), "killed by " + ws.Signal().String()
+	}
+	return ps.ExitCode(), ""
+}
+
+func (b *Backend) id(pid int) string { return b.hostname + ":" + strconv.Itoa(pid) }
+
+func (b *Backend) exitPath(pid int) string {
+	return filepath.Join(b.cfg.StateDir, "exit-"+strconv.Itoa(pid)+".json")
+}
+
+// parseID splits "<hostname>:<pid>" and refuses other hosts' processes.
+func (b *Backend) parseID(id string) (int, error) {
+	host, pidText, ok := strings.Cut(id, ":")
+	pid, err := strconv.Atoi(pidText)
+	if !ok || err != nil || pid <= 0 {
+		return 0, fmt.Errorf("infrastructure id %q is not a process id of the form <hostname>:<pid>", id)
+	}
+	if host != b.hostname {
+		return 0, fmt.Errorf("process %s runs on host %q, not on this host (%q): only a dispatcher on that host can watch or stop it", id, host, b.hostname)
+	}
+	return pid, nil
+}
+
+// Status reports whether the process runs, how it exited, or that it is gone.
+func (b *Backend) Status(ctx context.Context, id string) (dispatch.Status, error) {
+	pid, err := b.parseID(id)
+	if err != nil {
+		return dispatch.Status{}, err
+	}
+	if data, err := os.ReadFile(b.exitPath(pid)); err == nil {
+		var rec exitRecord
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return dispatch.Status{}, fmt.Errorf("read the exit record of process %s: %w", id, err)
+		}
+		return dispatch.Status{State: dispatch.StateExited, ExitCode: rec.ExitCode, Reason: rec.Reason}, nil
+	}
+	if alive(pid) {
+		return dispatch.Status{State: dispatch.StateRunning}, nil
+	}
+	return dispatch.Status{State: dispatch.StateNotFound, Reason: "the process is gone and no dispatcher on this host recorded its exit"}, nil
+}
+
+// Stop sends SIGTERM to the process group, then SIGKILL after StopGrace.
+// A process that is already gone counts as stopped.
+func (b *Backend) Stop(ctx context.Context, id string) error {
+	pid, err := b.parseID(id)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(-pid, syscall.SIGTERM); errors.Is(err, syscall.ESRCH) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("stop process %s: %w", id, err)
+	}
+	deadline := time.NewTimer(b.cfg.StopGrace)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for alive(pid) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stop process %s: %w", id, context.Cause(ctx))
+		case <-deadline.C:
+			if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("kill process %s: %w", id, err)
+			}
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// alive reports whether pid is a live (not zombie) process.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no /proc: trust kill(0)
+	}
+	// The state is the field after the parenthesised command name.
+	if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// lookPath finds a command on the PATH of the job's environment.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return exec.LookPath(name)
+	}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			for _, dir := range filepath.SplitList(v) {
+				p := filepath.Join(dir, name)
+				if info, err := os.Stat(p); err == nil && !info.IsDir() && info.Mode()&0o111 != 0 {
+					return p, nil
+				}
+			}
+			return "", exec.ErrNotFound
+		}
+	}
+	return exec.LookPath(name)
+}
