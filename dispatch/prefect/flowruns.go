@@ -2,6 +2,7 @@ package prefect
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"time"
@@ -40,6 +41,8 @@ type State struct {
 	Timestamp    *time.Time   `json:"timestamp,omitempty"`
 	Message      *string      `json:"message"`
 	StateDetails StateDetails `json:"state_details"`
+	// Data is the state's result reference, kept verbatim.
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // StateDetails carries the details of a state that pushpool reads or sets.
@@ -58,6 +61,8 @@ type StateCreate struct {
 	Name         string       `json:"name,omitempty"`
 	Message      string       `json:"message,omitempty"`
 	StateDetails StateDetails `json:"state_details"`
+	// Data is a result reference to carry over, e.g. when restoring a state.
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // FlowRun is a flow run as the server returns it (FlowRunResponse).

@@ -1,0 +1,266 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pushpool/pushpool/dispatch/prefect"
+)
+
+// API is the part of the Prefect API the dispatcher uses; *prefect.Client
+// implements it.
+type API interface {
+	ReadWorkPool(ctx context.Context, name string) (prefect.WorkPool, error)
+	WorkerHeartbeat(ctx context.Context, pool, name string, interval time.Duration) error
+	GetScheduledFlowRuns(ctx context.Context, pool string, in prefect.ScheduledRunsRequest) ([]prefect.ScheduledRun, error)
+	ReadDeployment(ctx context.Context, id string) (prefect.Deployment, error)
+	ReadFlow(ctx context.Context, id string) (prefect.Flow, error)
+	ReadFlowRun(ctx context.Context, id string) (prefect.FlowRun, error)
+	SetFlowRunState(ctx context.Context, id string, state prefect.StateCreate, force bool) (prefect.OrchestrationResult, error)
+	ReadFlowRunStates(ctx context.Context, flowRunID string) ([]prefect.State, error)
+	UpdateFlowRun(ctx context.Context, id string, in prefect.FlowRunUpdate) error
+	UpdateFlowRunLabels(ctx context.Context, id string, labels map[string]string) error
+	CreateLogs(ctx context.Context, logs []prefect.Log) error
+	ReadVariable(ctx context.Context, name string) (prefect.Variable, error)
+	ReadBlockDocument(ctx context.Context, id string) (prefect.BlockDocument, error)
+	ReadBlockDocumentByName(ctx context.Context, typeSlug, name string) (prefect.BlockDocument, error)
+}
+
+// Config configures a Dispatcher. Defaults are filled in by New.
+type Config struct {
+	// WorkerName names this dispatcher in Prefect: its worker heartbeats and
+	// the prefect.io/worker-name label of every job. Keep it stable per
+	// deployment of the dispatcher. Empty means "pushpool".
+	WorkerName string
+	// WorkQueues limits the dispatcher to these queues of the pool; empty
+	// means every queue, in priority order.
+	WorkQueues []string
+	// Lookahead claims runs due up to this long from now, so infrastructure
+	// can start before the due time (Prefect's worker prefetch). Zero means 10s.
+	Lookahead time.Duration
+	// MaxConcurrentSubmissions bounds the runs one pass handles at once. Zero means 16.
+	MaxConcurrentSubmissions int
+	// MaxRunsPerPass bounds the runs one pass claims. Zero means no bound.
+	MaxRunsPerPass int
+	// HeartbeatInterval is the interval announced with worker heartbeats;
+	// Prefect marks the worker offline after three missed. Zero means 30s.
+	HeartbeatInterval time.Duration
+	// RecordTimeout bounds recording what happened to a claimed run (the
+	// infrastructure id, or the Crashed state) after the pass's context ended,
+	// so a claimed run is never left unrecorded. Zero means 60s.
+	RecordTimeout time.Duration
+	// SettingsEnv is the dispatcher's own Prefect settings given to every job
+	// (PREFECT_API_URL, and PREFECT_API_KEY or PREFECT_API_AUTH_STRING when set),
+	// as a worker passes its explicitly set settings.
+	SettingsEnv map[string]string
+	// LookupEnv reads the dispatcher's environment for {{ $NAME }}
+	// placeholders. Nil means no variables are set.
+	LookupEnv func(string) (string, bool)
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) fillDefaults() {
+	if c.WorkerName == "" {
+		c.WorkerName = "pushpool"
+	}
+	if c.Lookahead == 0 {
+		c.Lookahead = 10 * time.Second
+	}
+	if c.MaxConcurrentSubmissions == 0 {
+		c.MaxConcurrentSubmissions = 16
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 30 * time.Second
+	}
+	if c.RecordTimeout == 0 {
+		c.RecordTimeout = 60 * time.Second
+	}
+	if c.LookupEnv == nil {
+		c.LookupEnv = func(string) (string, bool) { return "", false }
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate names the first field that cannot work and its limit.
+func (c Config) Validate() error {
+	switch {
+	case c.Lookahead < 0:
+		return errors.New("dispatch config: Lookahead must not be negative")
+	case c.MaxConcurrentSubmissions < 0 || c.MaxConcurrentSubmissions > 1024:
+		return fmt.Errorf("dispatch config: MaxConcurrentSubmissions is %d; it must be between 1 and 1024", c.MaxConcurrentSubmissions)
+	case c.MaxRunsPerPass < 0:
+		return errors.New("dispatch config: MaxRunsPerPass must not be negative")
+	case c.HeartbeatInterval < 0 || c.RecordTimeout < 0:
+		return errors.New("dispatch config: HeartbeatInterval and RecordTimeout must not be negative")
+	}
+	return nil
+}
+
+// Dispatcher claims due flow runs of a pool and starts them on a Backend.
+// It keeps no state between passes: every pass reads what it needs from
+// Prefect, so any number of dispatchers can run at once.
+type Dispatcher struct {
+	cfg     Config
+	api     API
+	backend Backend
+	log     *slog.Logger
+}
+
+// New returns a Dispatcher. logger receives one structured line per decision.
+func New(cfg Config, api API, backend Backend, logger *slog.Logger) (*Dispatcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.fillDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{cfg: cfg, api: api, backend: backend, log: logger}, nil
+}
+
+// Outcome is what a pass did with one flow run.
+type Outcome string
+
+// The outcomes of a run in a pass.
+const (
+	// Submitted: claimed, started and recorded.
+	Submitted Outcome = "submitted"
+	// LostClaim: another dispatcher claimed the run first (ABORT).
+	LostClaim Outcome = "lost-claim"
+	// Rejected: orchestration moved the run elsewhere, e.g. to
+	// AwaitingConcurrencySlot under a deployment concurrency limit.
+	Rejected Outcome = "rejected"
+	// Deferred: the run is not to start now (paused deployment); it stays Scheduled.
+	Deferred Outcome = "deferred"
+	// Cancelled: the run's deployment no longer exists; the run was cancelled.
+	Cancelled Outcome = "cancelled"
+	// Crashed: the run was claimed but could not be started; it is now
+	// Crashed with the reason.
+	Crashed Outcome = "crashed"
+	// Errored: something failed before the claim; the run is untouched and a
+	// later pass will try again.
+	Errored Outcome = "errored"
+)
+
+// RunResult reports one flow run of a pass.
+type RunResult struct {
+	FlowRunID   string
+	FlowRunName string
+	Outcome     Outcome
+	// InfrastructureID is the backend's id for a submitted run.
+	InfrastructureID string
+	// DueAt is when the run was scheduled to start; SubmittedAt when its
+	// infrastructure was started.
+	DueAt, SubmittedAt time.Time
+	// Err is why a run was crashed or errored.
+	Err error
+}
+
+// PassResult reports one pass over a pool.
+type PassResult struct {
+	Pool string
+	// Polled counts the distinct due runs seen.
+	Polled int
+	Runs   []RunResult
+}
+
+// Count returns how many runs of the pass had the outcome.
+func (r PassResult) Count(o Outcome) int {
+	n := 0
+	for _, run := range r.Runs {
+		if run.Outcome == o {
+			n++
+		}
+	}
+	return n
+}
+
+// RunOnce makes one pass over the pool: heartbeat, then every due run is
+// claimed, rendered, submitted and recorded, up to MaxConcurrentSubmissions
+// at a time. It returns an error only when the pass could not start (the pool
+// cannot be read); per-run failures are in the result and in each run's logs.
+// When ctx ends, no new run is claimed, and runs already claimed are still
+// recorded (or crashed with the reason) within RecordTimeout.
+func (d *Dispatcher) RunOnce(ctx context.Context, pool string) (PassResult, error) {
+	res := PassResult{Pool: pool}
+	wp, err := d.api.ReadWorkPool(ctx, pool)
+	if err != nil {
+		if prefect.IsNotFound(err) {
+			return res, fmt.Errorf("work pool %q does not exist in Prefect at this API URL: create it (prefect work-pool create, or the prefect_work_pool Terraform resource) or fix the pool name: %w", pool, err)
+		}
+		return res, fmt.Errorf("read work pool %q: %w", pool, err)
+	}
+	if err := d.api.WorkerHeartbeat(ctx, pool, d.cfg.WorkerName, d.cfg.HeartbeatInterval); err != nil {
+		d.log.WarnContext(ctx, "worker heartbeat failed", slog.String("work_pool", pool), slog.String("error", err.Error()))
+	}
+	if wp.IsPaused {
+		d.log.InfoContext(ctx, "work pool is paused; nothing dispatched", slog.String("work_pool", pool))
+		return res, nil
+	}
+
+	p := &pass{d: d, pool: wp, deployments: map[string]deploymentLookup{}, flows: map[string]prefect.Flow{}}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, d.cfg.MaxConcurrentSubmissions)
+		seen = map[string]bool{}
+	)
+	record := func(r RunResult) {
+		mu.Lock()
+		res.Runs = append(res.Runs, r)
+		mu.Unlock()
+	}
+	const pageSize = 200 // the most the server returns at once
+poll:
+	for ctx.Err() == nil {
+		before := d.cfg.Now().Add(d.cfg.Lookahead)
+		due, err := d.api.GetScheduledFlowRuns(ctx, pool, prefect.ScheduledRunsRequest{
+			WorkQueueNames: d.cfg.WorkQueues, ScheduledBefore: &before, Limit: pageSize,
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				wg.Wait()
+				return res, fmt.Errorf("get scheduled flow runs of pool %q: %w", pool, err)
+			}
+			break
+		}
+		fresh := 0
+		for _, sr := range due {
+			if seen[sr.FlowRun.ID] {
+				continue
+			}
+			if d.cfg.MaxRunsPerPass > 0 && len(seen) >= d.cfg.MaxRunsPerPass {
+				break poll
+			}
+			seen[sr.FlowRun.ID] = true
+			fresh++
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				break poll
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				record(p.handle(ctx, sr.FlowRun))
+			})
+		}
+		// A full page may hide more due runs; runs already seen (claimed, or
+		// left Scheduled by a rejection) come back, so stop when none is new.
+		if len(due) < pageSize || fresh == 0 {
+			break
+		}
+		// Let this page's claims land before asking again, so claimed runs
+		// drop out of the next page.
+		wg.Wait()
+	}
+	wg.Wait()
+	res.Polled = len(seen)
+	return res, nil
+}

@@ -1,0 +1,438 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pushpool/pushpool/dispatch"
+	"github.com/pushpool/pushpool/dispatch/backend/process"
+	"github.com/pushpool/pushpool/dispatch/prefect"
+	"github.com/pushpool/pushpool/internal/localstack"
+)
+
+var srv *localstack.Prefect
+
+func TestMain(m *testing.M) {
+	os.Exit(localstack.RunTestsWithPrefect(m, localstack.PrefectOptions{}, func(p *localstack.Prefect) { srv = p }))
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// env is one test's pool, flow and deployment on the shared server.
+type env struct {
+	t       *testing.T
+	api     *prefect.Client
+	pool    prefect.WorkPool
+	flow    prefect.Flow
+	dep     prefect.Deployment
+	dir     string
+	starts  string
+	python  string
+	command string
+}
+
+// newEnv creates a process pool whose default command is the stand-in flow
+// run in testdata, which records its start and completes itself.
+func newEnv(t *testing.T, poolLimit *int) *env {
+	t.Helper()
+	ctx := t.Context()
+	api, err := prefect.New(prefect.Config{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, api: api, dir: t.TempDir()}
+	e.starts = filepath.Join(e.dir, "starts")
+	e.python = filepath.Join(srv.Venv, "bin", "python")
+	script, _ := filepath.Abs("testdata/complete_run.py")
+	e.command = fmt.Sprintf("%s %s %s", e.python, script, e.starts)
+
+	name := fmt.Sprintf("pool-%d", time.Now().UnixNano())
+	tmpl := processTemplate(t, ctx, api)
+	e.pool, err = api.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: name, Type: "process", BaseJobTemplate: tmpl, ConcurrencyLimit: poolLimit})
+	if err != nil {
+		t.Fatalf("create pool: %v", err)
+	}
+	t.Cleanup(func() { api.DeleteWorkPool(context.Background(), name) })
+	e.flow, err = api.CreateFlow(ctx, "flow-"+name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dep = e.deployment("dep", nil)
+	return e
+}
+
+// processTemplate is Prefect's own default base job template for process pools.
+func processTemplate(t *testing.T, ctx context.Context, api *prefect.Client) map[string]any {
+	meta, err := api.ReadWorkerMetadata(ctx)
+	if err != nil {
+		t.Fatalf("read worker metadata: %v", err)
+	}
+	tmpl := meta["prefect"]["process"].DefaultBaseJobConfiguration
+	if tmpl == nil {
+		t.Fatal("the server has no default process template")
+	}
+	return tmpl
+}
+
+func (e *env) deployment(name string, mutate func(*prefect.DeploymentCreate)) prefect.Deployment {
+	e.t.Helper()
+	in := prefect.DeploymentCreate{Name: name, FlowID: e.flow.ID, WorkPoolName: e.pool.Name,
+		JobVariables: map[string]any{"command": e.command}}
+	if mutate != nil {
+		mutate(&in)
+	}
+	dep, err := e.api.CreateDeployment(e.t.Context(), in)
+	if err != nil {
+		e.t.Fatalf("create deployment: %v", err)
+	}
+	return dep
+}
+
+func (e *env) run(dep prefect.Deployment) prefect.FlowRun {
+	e.t.Helper()
+	r, err := e.api.CreateFlowRunFromDeployment(e.t.Context(), dep.ID, prefect.DeploymentFlowRunCreate{})
+	if err != nil {
+		e.t.Fatalf("create flow run: %v", err)
+	}
+	return r
+}
+
+func (e *env) dispatcher(stateDir string) (*dispatch.Dispatcher, *process.Backend) {
+	return e.dispatcherWith(stateDir, dispatch.Config{})
+}
+
+func (e *env) dispatcherWith(stateDir string, cfg dispatch.Config) (*dispatch.Dispatcher, *process.Backend) {
+	e.t.Helper()
+	b, err := process.New(process.Config{StateDir: stateDir})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(b.Wait)
+	cfg.WorkerName = "pushpool-test"
+	cfg.SettingsEnv = map[string]string{"PREFECT_API_URL": srv.URL}
+	d, err := dispatch.New(cfg,
+		e.api, b, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d, b
+}
+
+func (e *env) read(id string) prefect.FlowRun {
+	e.t.Helper()
+	r, err := e.api.ReadFlowRun(e.t.Context(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// waitState waits until the run reaches the state type.
+func (e *env) waitState(id string, want prefect.StateType) prefect.FlowRun {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := e.read(id)
+		if r.StateType != nil && *r.StateType == want {
+			return r
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("flow run %s is %v, want %s", id, r.StateType, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// history describes a run's states, oldest first, for failure messages.
+func (e *env) history(id string) string {
+	states, err := e.api.ReadFlowRunStates(e.t.Context(), id)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, s := range states {
+		fmt.Fprintf(&b, "  %s %s %s transition=%s\n", s.Timestamp.Format("15:04:05.000000"), s.Type, s.Name, s.StateDetails.TransitionID)
+	}
+	return b.String()
+}
+
+func (e *env) logs(id string) string {
+	e.t.Helper()
+	logs, err := e.api.ReadFlowRunLogs(e.t.Context(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, l := range logs {
+		b.WriteString(l.Message + "\n")
+	}
+	return b.String()
+}
+
+func TestDispatcher_RunOnce_submitsAndRecords(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	run := e.run(e.dep)
+	d, b := e.dispatcher(t.TempDir())
+
+	res, err := d.RunOnce(t.Context(), e.pool.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Count(dispatch.Submitted) != 1 || res.Runs[0].FlowRunID != run.ID {
+		t.Fatalf("pass = %+v, want the run submitted", res)
+	}
+	got := e.read(run.ID)
+	if got.InfrastructurePID == nil || *got.InfrastructurePID != res.Runs[0].InfrastructureID {
+		t.Errorf("infrastructure_pid = %v, want %s", got.InfrastructurePID, res.Runs[0].InfrastructureID)
+	}
+	if got.Labels["prefect.worker.name"] != "pushpool-test" || got.Labels["prefect.work-pool.name"] != e.pool.Name {
+		t.Errorf("labels = %v, want the worker and pool labels", got.Labels)
+	}
+	b.Wait()
+	e.waitState(run.ID, prefect.StateCompleted)
+	if logs := e.logs(run.ID); !strings.Contains(logs, "submitted to infrastructure "+res.Runs[0].InfrastructureID) {
+		t.Errorf("run logs lack the submission line:\n%s", logs)
+	}
+	// A second pass finds nothing to do.
+	if res, err := d.RunOnce(t.Context(), e.pool.Name); err != nil || len(res.Runs) != 0 {
+		t.Errorf("second pass = %+v, %v; want nothing", res, err)
+	}
+}
+
+func TestDispatcher_RunOnce_racingDispatchersStartEachRunOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	const runs = 210 // more than one page of get_scheduled_flow_runs
+	ids := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i := 0; i < runs; i++ {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r := e.run(e.dep)
+			mu.Lock()
+			ids[r.ID] = true
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+
+	// Four dispatchers with separate state directories: only Prefect's
+	// orchestration stands between them and a double start.
+	type out struct {
+		res dispatch.PassResult
+		err error
+	}
+	outs := make([]out, 4)
+	backends := make([]*process.Backend, 4)
+	start := make(chan struct{})
+	for i := range outs {
+		// Four submissions at a time each: the test server's SQLite database
+		// is the bottleneck, not the dispatchers.
+		d, b := e.dispatcherWith(t.TempDir(), dispatch.Config{MaxConcurrentSubmissions: 4})
+		backends[i] = b
+		wg.Go(func() {
+			<-start
+			outs[i].res, outs[i].err = d.RunOnce(t.Context(), e.pool.Name)
+		})
+	}
+	close(start)
+	wg.Wait()
+	submitted := 0
+	for i, o := range outs {
+		if o.err != nil {
+			t.Fatalf("dispatcher %d: %v", i, o.err)
+		}
+		submitted += o.res.Count(dispatch.Submitted)
+		if n := o.res.Count(dispatch.Crashed) + o.res.Count(dispatch.Errored); n > 0 {
+			t.Errorf("dispatcher %d: %d runs crashed or errored: %+v", i, n, o.res.Runs)
+		}
+		t.Logf("dispatcher %d: %d submitted, %d lost claims", i, o.res.Count(dispatch.Submitted), o.res.Count(dispatch.LostClaim))
+	}
+	for _, b := range backends {
+		b.Wait()
+	}
+	if submitted != runs {
+		t.Errorf("submitted %d runs in all, want %d", submitted, runs)
+	}
+	data, err := os.ReadFile(e.starts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := map[string]int{}
+	for _, id := range strings.Fields(string(data)) {
+		started[id]++
+	}
+	for id := range ids {
+		if started[id] != 1 {
+			t.Errorf("flow run %s started %d times, want exactly once; its states:\n%s", id, started[id], e.history(id))
+		}
+	}
+	left, err := e.api.FilterFlowRuns(t.Context(), prefect.FlowRunFilter{DeploymentIDs: []string{e.dep.ID},
+		StateTypes: []prefect.StateType{prefect.StateScheduled, prefect.StatePending, prefect.StateRunning}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("%d runs are not COMPLETED; the first, %s, is %s with states:\n%s", len(left), left[0].ID, *left[0].StateName, e.history(left[0].ID))
+	}
+}
+
+func TestDispatcher_RunOnce_crashesRunsThatCannotStart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	missing := e.deployment("missing-binary", func(in *prefect.DeploymentCreate) {
+		in.JobVariables = map[string]any{"command": "no-such-binary-for-pushpool"}
+	})
+	run := e.run(missing)
+	d, _ := e.dispatcher(t.TempDir())
+	res, err := d.RunOnce(t.Context(), e.pool.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Count(dispatch.Crashed) != 1 {
+		t.Fatalf("pass = %+v, want the run crashed", res.Runs)
+	}
+	got := e.read(run.ID)
+	if *got.StateType != prefect.StateCrashed || got.State.Message == nil ||
+		!strings.HasPrefix(*got.State.Message, "Failed to submit flow run to infrastructure:") ||
+		!strings.Contains(*got.State.Message, "no-such-binary-for-pushpool") {
+		t.Errorf("state = %s %v, want Crashed naming the command", *got.StateType, got.State.Message)
+	}
+	if logs := e.logs(run.ID); !strings.Contains(logs, "not found on this host's PATH") {
+		t.Errorf("run logs lack the reason:\n%s", logs)
+	}
+}
+
+func TestDispatcher_RunOnce_invalidJobVariablesNameTheVariable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	run := e.run(e.dep)
+	// The pool's schema changes after the deployment was made: its command
+	// (a string) is no longer what the schema allows.
+	tmpl := e.pool.BaseJobTemplate
+	vars := tmpl["variables"].(map[string]any)["properties"].(map[string]any)
+	vars["command"] = map[string]any{"type": "integer"}
+	if err := e.api.UpdateWorkPool(t.Context(), e.pool.Name, prefect.WorkPoolUpdate{BaseJobTemplate: tmpl}); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := e.dispatcher(t.TempDir())
+	if _, err := d.RunOnce(t.Context(), e.pool.Name); err != nil {
+		t.Fatal(err)
+	}
+	got := e.read(run.ID)
+	msg := ""
+	if got.State.Message != nil {
+		msg = *got.State.Message
+	}
+	if *got.StateType != prefect.StateCrashed || !strings.Contains(msg, "command") || !strings.Contains(msg, e.pool.Name) || !strings.Contains(msg, "dep") {
+		t.Errorf("state = %s %q, want Crashed naming the variable, the pool and the deployment", *got.StateType, msg)
+	}
+}
+
+func TestDispatcher_RunOnce_deploymentStates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	paused := e.deployment("paused", nil)
+	pausedRun := e.run(paused)
+	if err := e.api.UpdateDeployment(t.Context(), paused.ID, prefect.DeploymentUpdate{Paused: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	doomed := e.deployment("doomed", nil)
+	orphan := e.run(doomed)
+	if err := e.api.DeleteDeployment(t.Context(), doomed.ID); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := e.dispatcher(t.TempDir())
+	res, err := d.RunOnce(t.Context(), e.pool.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcomes := map[string]dispatch.Outcome{}
+	for _, r := range res.Runs {
+		outcomes[r.FlowRunID] = r.Outcome
+	}
+	if _, err := e.api.ReadFlowRun(t.Context(), orphan.ID); err == nil {
+		if outcomes[orphan.ID] != dispatch.Cancelled || *e.read(orphan.ID).StateType != prefect.StateCancelled {
+			t.Errorf("run of a deleted deployment: outcome %q state %s, want cancelled", outcomes[orphan.ID], *e.read(orphan.ID).StateType)
+		}
+	} else if !prefect.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	if p, ok := outcomes[pausedRun.ID]; ok && p != dispatch.Deferred {
+		t.Errorf("run of a paused deployment: outcome %q, want deferred (or not offered)", p)
+	}
+	if st := *e.read(pausedRun.ID).StateType; st != prefect.StateScheduled {
+		t.Errorf("run of a paused deployment is %s, want still SCHEDULED", st)
+	}
+}
+
+func TestDispatcher_RunOnce_respectsConcurrencyLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("work pool", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, ptr(1))
+		e.run(e.dep)
+		e.run(e.dep)
+		e.run(e.dep)
+		d, _ := e.dispatcher(t.TempDir())
+		res, err := d.RunOnce(t.Context(), e.pool.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Count(dispatch.Submitted) != 1 || res.Polled != 1 {
+			t.Errorf("pool limit 1: polled %d, submitted %d; want 1 and 1", res.Polled, res.Count(dispatch.Submitted))
+		}
+	})
+	t.Run("deployment with ENQUEUE", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, nil)
+		limited := e.deployment("limited", func(in *prefect.DeploymentCreate) {
+			in.JobVariables = map[string]any{"command": "sleep 30"}
+			in.ConcurrencyLimit = ptr(1)
+			in.ConcurrencyOptions = &prefect.ConcurrencyOptions{CollisionStrategy: "ENQUEUE"}
+		})
+		a, b := e.run(limited), e.run(limited)
+		d, backend := e.dispatcher(t.TempDir())
+		res, err := d.RunOnce(t.Context(), e.pool.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Count(dispatch.Submitted) != 1 || res.Count(dispatch.Rejected) != 1 {
+			t.Fatalf("outcomes %+v, want one submitted and one rejected", res.Runs)
+		}
+		waiting := a
+		if res.Runs[0].FlowRunID == a.ID && res.Runs[0].Outcome == dispatch.Submitted ||
+			res.Runs[1].FlowRunID == a.ID && res.Runs[1].Outcome == dispatch.Submitted {
+			waiting = b
+		}
+		if r := e.read(waiting.ID); *r.StateName != "AwaitingConcurrencySlot" {
+			t.Errorf("the second run is %s, want AwaitingConcurrencySlot", *r.StateName)
+		}
+		for _, r := range res.Runs {
+			if r.InfrastructureID != "" {
+				backend.Stop(t.Context(), r.InfrastructureID)
+			}
+		}
+	})
+}
+
+func TestDispatcher_RunOnce_unknownPool(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	d, _ := e.dispatcher(t.TempDir())
+	_, err := d.RunOnce(t.Context(), "no-such-pool")
+	if err == nil || !strings.Contains(err.Error(), `"no-such-pool" does not exist`) || !prefect.IsNotFound(err) {
+		t.Fatalf("err = %v, want a not-found error naming the pool and the fix", err)
+	}
+}

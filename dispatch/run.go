@@ -1,0 +1,452 @@
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/pushpool/pushpool/dispatch/prefect"
+	"github.com/pushpool/pushpool/dispatch/template"
+)
+
+// pass holds what one RunOnce reads once and shares between its runs.
+type pass struct {
+	d    *Dispatcher
+	pool prefect.WorkPool
+
+	mu          sync.Mutex
+	deployments map[string]deploymentLookup
+	flows       map[string]prefect.Flow
+}
+
+type deploymentLookup struct {
+	dep     prefect.Deployment
+	missing bool
+	err     error
+}
+
+func (p *pass) deployment(ctx context.Context, id string) deploymentLookup {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l, ok := p.deployments[id]; ok {
+		return l
+	}
+	dep, err := p.d.api.ReadDeployment(ctx, id)
+	l := deploymentLookup{dep: dep, err: err}
+	if prefect.IsNotFound(err) {
+		l = deploymentLookup{missing: true}
+	}
+	if l.err == nil {
+		p.deployments[id] = l
+	}
+	return l
+}
+
+func (p *pass) flow(ctx context.Context, id string) (prefect.Flow, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f, ok := p.flows[id]; ok {
+		return f, nil
+	}
+	f, err := p.d.api.ReadFlow(ctx, id)
+	if err == nil {
+		p.flows[id] = f
+	}
+	return f, err
+}
+
+// handle takes one due run from claim to recorded submission.
+func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
+	d := p.d
+	res := RunResult{FlowRunID: run.ID, FlowRunName: run.Name, DueAt: dueTime(run)}
+	log := d.log.With(slog.String("flow_run_id", run.ID), slog.String("work_pool", p.pool.Name))
+	rl := newRunLog(d.api, run.ID, log)
+	// Whatever happens below, the lines written for the run reach Prefect.
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.RecordTimeout)
+		defer cancel()
+		rl.flush(fctx)
+	}()
+
+	var dep *prefect.Deployment
+	if run.DeploymentID != nil {
+		l := p.deployment(ctx, *run.DeploymentID)
+		switch {
+		case l.missing:
+			return p.cancelOrphan(ctx, run, res, rl)
+		case l.err != nil:
+			res.Outcome, res.Err = Errored, fmt.Errorf("read deployment %s of flow run %s: %w", *run.DeploymentID, run.ID, l.err)
+			log.WarnContext(ctx, "cannot read the run's deployment; will retry next pass", slog.String("error", l.err.Error()))
+			return res
+		case l.dep.Paused:
+			res.Outcome = Deferred
+			log.DebugContext(ctx, "deployment is paused; run left scheduled", slog.String("deployment_id", l.dep.ID))
+			return res
+		}
+		dep = &l.dep
+	}
+	flow, err := p.flow(ctx, run.FlowID)
+	if err != nil {
+		res.Outcome, res.Err = Errored, fmt.Errorf("read flow %s of flow run %s: %w", run.FlowID, run.ID, err)
+		log.WarnContext(ctx, "cannot read the run's flow; will retry next pass", slog.String("error", err.Error()))
+		return res
+	}
+
+	claimed, outcome, err := p.claim(ctx, run, log)
+	if !claimed {
+		res.Outcome, res.Err = outcome, err
+		return res
+	}
+
+	// The run is ours. From here on, work continues even if ctx ends, within
+	// RecordTimeout, so the run is never left claimed without a record.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.RecordTimeout)
+	defer cancel()
+
+	job, err := p.render(fctx, run, flow, dep)
+	if err != nil {
+		return p.crash(fctx, run, res, rl, fmt.Errorf("render the job from work pool %q's base job template: %w", p.pool.Name, err))
+	}
+	p.markSubmitting(fctx, run, log)
+	infraID, err := d.backend.Submit(fctx, job)
+	if err != nil {
+		if errors.Is(err, ErrRetryable) {
+			return p.requeue(fctx, run, res, rl, err)
+		}
+		return p.crash(fctx, run, res, rl, err)
+	}
+	res.Outcome, res.InfrastructureID, res.SubmittedAt = Submitted, infraID, d.cfg.Now()
+	if err := d.api.UpdateFlowRun(fctx, run.ID, prefect.FlowRunUpdate{InfrastructurePID: &infraID}); err != nil {
+		rl.add(prefect.LogError, fmt.Sprintf("Could not record infrastructure id %s on the flow run; it cannot be cancelled or watched by pushpool: %v", infraID, err))
+	}
+	rl.add(prefect.LogInfo, fmt.Sprintf("Flow run '%s' submitted to infrastructure %s by pushpool worker %q (due %s, submitted %s).",
+		run.Name, infraID, d.cfg.WorkerName, res.DueAt.UTC().Format(time.RFC3339), res.SubmittedAt.UTC().Format(time.RFC3339)))
+	return res
+}
+
+// claim proposes PENDING. Only ACCEPT makes the run ours, and only if the
+// state it replaced was the Scheduled state we polled: Prefect also accepts
+// PENDING from COMPLETED, FAILED and CRASHED (that is how a run is re-run by
+// hand), so a dispatcher holding a stale poll could otherwise start a run
+// another dispatcher already finished. Such a claim is undone at once.
+func (p *pass) claim(ctx context.Context, run prefect.FlowRun, log *slog.Logger) (bool, Outcome, error) {
+	for attempt := 0; ; attempt++ {
+		proposal := prefect.StateCreate{Type: prefect.StatePending, Name: "Pending",
+			StateDetails: prefect.StateDetails{TransitionID: newTransitionID()}}
+		r, err := p.d.api.SetFlowRunState(ctx, run.ID, proposal, false)
+		if err != nil {
+			log.WarnContext(ctx, "claim failed; will retry next pass", slog.String("error", err.Error()))
+			return false, Errored, fmt.Errorf("propose PENDING for flow run %s: %w", run.ID, err)
+		}
+		switch r.Status {
+		case prefect.Accept:
+			return p.confirmClaim(ctx, run, proposal.StateDetails.TransitionID, log)
+		case prefect.Abort:
+			log.DebugContext(ctx, "claim aborted: another dispatcher has the run", slog.String("reason", r.Details.Reason))
+			return false, LostClaim, nil
+		case prefect.Reject:
+			state := "unknown"
+			if r.State != nil {
+				state = fmt.Sprintf("%s (%s)", r.State.Type, r.State.Name)
+			}
+			log.InfoContext(ctx, "claim rejected", slog.String("new_state", state), slog.String("reason", r.Details.Reason))
+			return false, Rejected, nil
+		case prefect.Wait:
+			delay := time.Duration(r.Details.DelaySeconds * float64(time.Second))
+			if attempt >= 2 || delay > 30*time.Second {
+				return false, Rejected, nil
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return false, Errored, context.Cause(ctx)
+			case <-t.C:
+			}
+		default:
+			return false, Errored, fmt.Errorf("propose PENDING for flow run %s: unexpected orchestration status %q", run.ID, r.Status)
+		}
+	}
+}
+
+// confirmClaim decides whether an accepted PENDING really made the run ours.
+// Two things can make an ACCEPT wrong:
+//   - the run had left Scheduled since the poll (Prefect also accepts PENDING
+//     from COMPLETED, FAILED and CRASHED, which is how runs are re-run by hand);
+//   - another dispatcher's PENDING was accepted concurrently: on SQLite the
+//     server reads the current state without a row lock, so two proposals can
+//     both pass PreventPendingTransitions (seen in the racing-dispatchers test).
+//
+// The claim stands only if no other PENDING appears since the last Scheduled
+// state. Whichever of two racing claims committed last sees both, so at most
+// one dispatcher goes on; if both see each other, neither does and the run
+// waits for the reconciler's stuck-claim check. A stale claim over a terminal
+// state puts that state back.
+func (p *pass) confirmClaim(ctx context.Context, run prefect.FlowRun, transitionID string, log *slog.Logger) (bool, Outcome, error) {
+	states, err := p.d.api.ReadFlowRunStates(ctx, run.ID)
+	if err != nil {
+		// Starting a run that may already have started is worse than a delay:
+		// the run stays Pending without infrastructure, which the reconciler's
+		// stuck-claim check resubmits through the backend's idempotent submit.
+		log.WarnContext(ctx, "could not read the state history to confirm the claim; run left Pending", slog.String("error", err.Error()))
+		return false, Errored, fmt.Errorf("confirm the claim of flow run %s: %w", run.ID, err)
+	}
+	sort.SliceStable(states, func(i, j int) bool { return stateTime(states[i]).Before(stateTime(states[j])) })
+	ours := -1
+	for i, st := range states {
+		if st.StateDetails.TransitionID == transitionID {
+			ours = i
+		}
+	}
+	if ours < 0 {
+		return false, Errored, fmt.Errorf("confirm the claim of flow run %s: the accepted state is missing from its history", run.ID)
+	}
+	lastScheduled := -1
+	for i := ours - 1; i >= 0; i-- {
+		if states[i].Type == prefect.StateScheduled {
+			lastScheduled = i
+			break
+		}
+	}
+	if ours > 0 && states[ours-1].Type.Terminal() {
+		prev := states[ours-1]
+		restore := prefect.StateCreate{Type: prev.Type, Name: prev.Name, Data: prev.Data}
+		if prev.Message != nil {
+			restore.Message = *prev.Message
+		}
+		if _, err := p.d.api.SetFlowRunState(ctx, run.ID, restore, true); err != nil {
+			return false, Errored, fmt.Errorf("restore state %s of flow run %s after a stale claim: %w", prev.Type, run.ID, err)
+		}
+		log.InfoContext(ctx, "claim was stale: the run had already finished; its state was restored", slog.String("state", string(prev.Type)))
+		return false, LostClaim, nil
+	}
+	for i := lastScheduled + 1; i < len(states); i++ {
+		if i != ours && states[i].Type == prefect.StatePending {
+			log.InfoContext(ctx, "claim lost: another dispatcher's claim was accepted too")
+			p.undoLostClaim(ctx, run.ID, states, ours, log)
+			return false, LostClaim, nil
+		}
+	}
+	return true, "", nil
+}
+
+// undoLostClaim handles a lost race whose state committed last: timestamps
+// are not commit order, so our PENDING may be the run's current state, on top
+// of the winner's progress. Then the newest other state is put back.
+func (p *pass) undoLostClaim(ctx context.Context, runID string, states []prefect.State, ours int, log *slog.Logger) {
+	current, err := p.d.api.ReadFlowRun(ctx, runID)
+	if err != nil || current.State == nil || current.State.ID != states[ours].ID {
+		return
+	}
+	var newest *prefect.State
+	for i := range states {
+		if i != ours && (newest == nil || !stateTime(states[i]).Before(stateTime(*newest))) {
+			newest = &states[i]
+		}
+	}
+	if newest == nil {
+		return
+	}
+	restore := prefect.StateCreate{Type: newest.Type, Name: newest.Name, Data: newest.Data}
+	if newest.Message != nil {
+		restore.Message = *newest.Message
+	}
+	if _, err := p.d.api.SetFlowRunState(ctx, runID, restore, true); err != nil {
+		log.WarnContext(ctx, "could not put back the state a lost claim covered", slog.String("error", err.Error()))
+	}
+}
+
+func stateTime(s prefect.State) time.Time {
+	if s.Timestamp == nil {
+		return time.Time{}
+	}
+	return *s.Timestamp
+}
+
+// newTransitionID returns a random UUID for a state proposal.
+func newTransitionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// render builds the job a Prefect worker of this pool would build.
+func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flow, dep *prefect.Deployment) (Job, error) {
+	in := template.Input{
+		BaseJobTemplate:     p.pool.BaseJobTemplate,
+		FlowRunJobVariables: run.JobVariables,
+		Env:                 p.d.cfg.LookupEnv,
+	}
+	info := template.RunInfo{
+		FlowRunID: run.ID, FlowRunName: run.Name,
+		FlowID: flow.ID, FlowName: flow.Name,
+		WorkPoolID: p.pool.ID, WorkPoolName: p.pool.Name,
+		WorkerName:  p.d.cfg.WorkerName,
+		SettingsEnv: p.d.cfg.SettingsEnv,
+		FlowRun:     asObject(run), Flow: asObject(flow),
+		Env: p.d.cfg.LookupEnv,
+	}
+	depName := ""
+	if dep != nil {
+		in.DeploymentJobVariables = dep.JobVariables
+		info.DeploymentID, info.DeploymentName, info.DeploymentUpdated = dep.ID, dep.Name, dep.Updated
+		depName = dep.Name
+	}
+	if schema, _ := p.pool.BaseJobTemplate["variables"].(map[string]any); schema != nil {
+		if err := template.Validate(schema, mergedJobVariables(in.DeploymentJobVariables, run.JobVariables), p.pool.Name, depName); err != nil {
+			return Job{}, err
+		}
+	}
+	cfg, err := template.Render(ctx, in, resolver{p.d.api})
+	if err != nil {
+		return Job{}, err
+	}
+	return Job{
+		FlowRunID: run.ID, FlowRunName: run.Name, FlowName: flow.Name,
+		WorkPool: p.pool.Name, WorkPoolType: p.pool.Type,
+		Configuration: template.Prepare(cfg, info),
+	}, nil
+}
+
+// mergedJobVariables is what the server validates: the deployment's job
+// variables with the flow run's on top.
+func mergedJobVariables(dep, run map[string]any) map[string]any {
+	out := make(map[string]any, len(dep)+len(run))
+	for k, v := range dep {
+		out[k] = v
+	}
+	for k, v := range run {
+		out[k] = v
+	}
+	return out
+}
+
+// markSubmitting labels the run as a worker would and moves it to
+// Pending/Submitting. Both are informative; failures are only logged.
+func (p *pass) markSubmitting(ctx context.Context, run prefect.FlowRun, log *slog.Logger) {
+	labels := map[string]string{
+		"prefect.worker.name":    p.d.cfg.WorkerName,
+		"prefect.worker.type":    p.pool.Type,
+		"prefect.work-pool.name": p.pool.Name,
+		"prefect.work-pool.id":   p.pool.ID,
+	}
+	if err := p.d.api.UpdateFlowRunLabels(ctx, run.ID, labels); err != nil {
+		log.WarnContext(ctx, "could not label the flow run", slog.String("error", err.Error()))
+	}
+	if _, err := p.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StatePending, Name: "Submitting"}, false); err != nil {
+		log.WarnContext(ctx, "could not move the flow run to Submitting", slog.String("error", err.Error()))
+	}
+}
+
+// crash ends a claimed run that could not be started in Crashed, with the
+// cause, as Prefect's worker does.
+func (p *pass) crash(ctx context.Context, run prefect.FlowRun, res RunResult, rl *runLog, cause error) RunResult {
+	msg := "Failed to submit flow run to infrastructure: " + cause.Error()
+	rl.add(prefect.LogError, msg)
+	res.Outcome, res.Err = Crashed, cause
+	if _, err := p.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: msg}, false); err != nil {
+		rl.add(prefect.LogError, "Could not set the Crashed state: "+err.Error())
+		res.Err = errors.Join(cause, err)
+	}
+	return res
+}
+
+// requeue gives a claimed run back to the schedule after a retryable backend
+// error (throttling, an outage): retrying beats crashing a run that may well
+// start a minute later.
+func (p *pass) requeue(ctx context.Context, run prefect.FlowRun, res RunResult, rl *runLog, cause error) RunResult {
+	msg := "Submission to infrastructure failed with a retryable error; returned to the schedule for the next pass: " + cause.Error()
+	rl.add(prefect.LogWarning, msg)
+	now := p.d.cfg.Now().UTC()
+	_, err := p.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{
+		Type: prefect.StateScheduled, Name: "Scheduled", Message: msg,
+		StateDetails: prefect.StateDetails{ScheduledTime: &now},
+	}, true)
+	if err != nil {
+		return p.crash(ctx, run, res, rl, fmt.Errorf("%w (and it could not be rescheduled: %v)", cause, err))
+	}
+	res.Outcome, res.Err = Errored, cause
+	return res
+}
+
+// cancelOrphan cancels a run whose deployment was deleted, as Prefect's
+// worker does.
+func (p *pass) cancelOrphan(ctx context.Context, run prefect.FlowRun, res RunResult, rl *runLog) RunResult {
+	msg := fmt.Sprintf("Deployment %s no longer exists, cancelled run.", *run.DeploymentID)
+	rl.add(prefect.LogWarning, msg)
+	if _, err := p.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StateCancelled, Name: "Cancelled", Message: msg}, true); err != nil {
+		res.Outcome, res.Err = Errored, fmt.Errorf("cancel flow run %s of deleted deployment %s: %w", run.ID, *run.DeploymentID, err)
+		return res
+	}
+	res.Outcome = Cancelled
+	return res
+}
+
+func dueTime(run prefect.FlowRun) time.Time {
+	switch {
+	case run.NextScheduledStartTime != nil:
+		return *run.NextScheduledStartTime
+	case run.ExpectedStartTime != nil:
+		return *run.ExpectedStartTime
+	}
+	return time.Time{}
+}
+
+// asObject turns an API object back into the JSON object the API sent, for
+// {{ ctx.flow_run.* }} placeholders in job names.
+func asObject(v any) map[string]any {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var out map[string]any
+	if dec.Decode(&out) != nil {
+		return nil
+	}
+	return out
+}
+
+// resolver answers template placeholders through the Prefect API.
+type resolver struct{ api API }
+
+func (r resolver) Variable(ctx context.Context, name string) (any, bool, error) {
+	v, err := r.api.ReadVariable(ctx, name)
+	if prefect.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return v.Value, true, nil
+}
+
+func (r resolver) BlockDocumentByID(ctx context.Context, id string) (map[string]any, error) {
+	doc, err := r.api.ReadBlockDocument(ctx, id)
+	return blockData(doc, err)
+}
+
+func (r resolver) BlockDocumentByName(ctx context.Context, typeSlug, name string) (map[string]any, error) {
+	doc, err := r.api.ReadBlockDocumentByName(ctx, typeSlug, name)
+	return blockData(doc, err)
+}
+
+func blockData(doc prefect.BlockDocument, err error) (map[string]any, error) {
+	if prefect.IsNotFound(err) {
+		return nil, fmt.Errorf("%w: %w", template.ErrNotFound, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return doc.Data, nil
+}
