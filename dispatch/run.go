@@ -217,11 +217,7 @@ func (p *pass) confirmClaim(ctx context.Context, run prefect.FlowRun, transition
 	}
 	if ours > 0 && states[ours-1].Type.Terminal() {
 		prev := states[ours-1]
-		restore := prefect.StateCreate{Type: prev.Type, Name: prev.Name, Data: prev.Data}
-		if prev.Message != nil {
-			restore.Message = *prev.Message
-		}
-		if _, err := p.d.api.SetFlowRunState(ctx, run.ID, restore, true); err != nil {
+		if err := p.restore(ctx, run.ID, prev); err != nil {
 			return false, Errored, fmt.Errorf("restore state %s of flow run %s after a stale claim: %w", prev.Type, run.ID, err)
 		}
 		log.InfoContext(ctx, "claim was stale: the run had already finished; its state was restored", slog.String("state", string(prev.Type)))
@@ -254,13 +250,20 @@ func (p *pass) undoLostClaim(ctx context.Context, runID string, states []prefect
 	if newest == nil {
 		return
 	}
-	restore := prefect.StateCreate{Type: newest.Type, Name: newest.Name, Data: newest.Data}
-	if newest.Message != nil {
-		restore.Message = *newest.Message
-	}
-	if _, err := p.d.api.SetFlowRunState(ctx, runID, restore, true); err != nil {
+	if err := p.restore(ctx, runID, *newest); err != nil {
 		log.WarnContext(ctx, "could not put back the state a lost claim covered", slog.String("error", err.Error()))
 	}
+}
+
+// restore forces a copy of an earlier state (type, name, message, result)
+// back onto a run.
+func (p *pass) restore(ctx context.Context, runID string, st prefect.State) error {
+	copy := prefect.StateCreate{Type: st.Type, Name: st.Name, Data: st.Data}
+	if st.Message != nil {
+		copy.Message = *st.Message
+	}
+	_, err := p.d.api.SetFlowRunState(ctx, runID, copy, true)
+	return err
 }
 
 func stateTime(s prefect.State) time.Time {
