@@ -3,7 +3,6 @@ package dispatch
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,7 +138,7 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 func (p *pass) claim(ctx context.Context, run prefect.FlowRun, log *slog.Logger) (bool, Outcome, error) {
 	for attempt := 0; ; attempt++ {
 		proposal := prefect.StateCreate{Type: prefect.StatePending, Name: "Pending",
-			StateDetails: prefect.StateDetails{TransitionID: newTransitionID()}}
+			StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
 		r, err := p.d.api.SetFlowRunState(ctx, run.ID, proposal, false)
 		if err != nil {
 			log.WarnContext(ctx, "claim failed; will retry next pass", slog.String("error", err.Error()))
@@ -273,15 +272,6 @@ func stateTime(s prefect.State) time.Time {
 	return *s.Timestamp
 }
 
-// newTransitionID returns a random UUID for a state proposal.
-func newTransitionID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
-
 // render builds the job a Prefect worker of this pool would build.
 func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flow, dep *prefect.Deployment) (Job, error) {
 	in := template.Input{
@@ -305,7 +295,7 @@ func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flo
 		depName = dep.Name
 	}
 	if schema, _ := p.pool.BaseJobTemplate["variables"].(map[string]any); schema != nil {
-		if err := template.Validate(schema, mergedJobVariables(in.DeploymentJobVariables, run.JobVariables), p.pool.Name, depName); err != nil {
+		if err := template.ValidateFlowRun(schema, in.DeploymentJobVariables, run.JobVariables, p.pool.Name, depName); err != nil {
 			return Job{}, err
 		}
 	}
@@ -318,19 +308,6 @@ func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flo
 		WorkPool: p.pool.Name, WorkPoolType: p.pool.Type,
 		Configuration: template.Prepare(cfg, info),
 	}, nil
-}
-
-// mergedJobVariables is what the server validates: the deployment's job
-// variables with the flow run's on top.
-func mergedJobVariables(dep, run map[string]any) map[string]any {
-	out := make(map[string]any, len(dep)+len(run))
-	for k, v := range dep {
-		out[k] = v
-	}
-	for k, v := range run {
-		out[k] = v
-	}
-	return out
 }
 
 // markSubmitting labels the run as a worker would and moves it to

@@ -165,6 +165,10 @@ func (c *Client) DeleteFlowRun(ctx context.Context, id string) error {
 	return c.do(ctx, call{route: routeFlowRunDelete, args: []string{id}})
 }
 
+// NewTransitionID returns a fresh transition id for a StateCreate, for a
+// caller that must recognise its own state in the run's history later.
+func NewTransitionID() string { return newUUID() }
+
 // SetFlowRunState proposes a state through Prefect's orchestration, which is
 // the lock between concurrent dispatchers: only an Accept means the caller
 // made the transition. A transition id is added when the proposal has none,

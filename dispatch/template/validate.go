@@ -74,6 +74,17 @@ const (
 // validated as the reference, not as the block's data. The error is a
 // *ValidationError naming the variable, the pool and the deployment.
 func Validate(variablesSchema, jobVariables map[string]any, pool, deployment string) error {
+	return validate(variablesSchema, jobVariables, pool, deployment)
+}
+
+// ValidateFlowRun validates what the server validates when a flow run of a
+// deployment is created: the deployment's job variables updated key by key
+// with the flow run's (no env merge), against the pool's variables schema.
+func ValidateFlowRun(variablesSchema, deploymentJobVariables, flowRunJobVariables map[string]any, pool, deployment string) error {
+	return validate(variablesSchema, union(deploymentJobVariables, flowRunJobVariables), pool, deployment)
+}
+
+func validate(variablesSchema, jobVariables map[string]any, pool, deployment string) error {
 	if len(variablesSchema) == 0 {
 		return nil
 	}
