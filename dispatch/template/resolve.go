@@ -108,26 +108,9 @@ func (s *resolution) blocks(ctx context.Context, tree any) (any, error) {
 				return s.blockByID(ctx, id)
 			}
 		}
-		out := make(map[string]any, len(t))
-		for _, k := range sortedKeys(t) {
-			v := t[k]
-			nv, err := s.blocks(ctx, v)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = nv
-		}
-		return out, nil
+		return rebuild(t, func(v any) (any, error) { return s.blocks(ctx, v) })
 	case []any:
-		out := make([]any, len(t))
-		for i, v := range t {
-			nv, err := s.blocks(ctx, v)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = nv
-		}
-		return out, nil
+		return rebuild(t, func(v any) (any, error) { return s.blocks(ctx, v) })
 	case string:
 		phs := s.f.find(t)
 		if !hasKind(phs, BlockDocument) {
@@ -161,6 +144,35 @@ func (s *resolution) blocks(ctx context.Context, tree any) (any, error) {
 	default:
 		return t, nil
 	}
+}
+
+// rebuild returns a copy of a map or list whose children are replaced by
+// visit's results; keys are visited in sorted order, so the first error is
+// the same on every run.
+func rebuild(tree any, visit func(any) (any, error)) (any, error) {
+	switch t := tree.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for _, k := range sortedKeys(t) {
+			nv, err := visit(t[k])
+			if err != nil {
+				return nil, err
+			}
+			out[k] = nv
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(t))
+		for i, v := range t {
+			nv, err := visit(v)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = nv
+		}
+		return out, nil
+	}
+	return tree, nil
 }
 
 func hasKind(phs []placeholder, k Kind) bool {
@@ -234,27 +246,8 @@ func (s *resolution) blockPlaceholder(ctx context.Context, p placeholder) (any, 
 // variable placeholders inside longer strings become str(value) or "".
 func (s *resolution) variables(ctx context.Context, tree any) (any, error) {
 	switch t := tree.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for _, k := range sortedKeys(t) {
-			v := t[k]
-			nv, err := s.variables(ctx, v)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = nv
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(t))
-		for i, v := range t {
-			nv, err := s.variables(ctx, v)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = nv
-		}
-		return out, nil
+	case map[string]any, []any:
+		return rebuild(t, func(v any) (any, error) { return s.variables(ctx, v) })
 	case string:
 		phs := s.f.find(t)
 		if !hasKind(phs, Variable) {
