@@ -103,6 +103,17 @@ func run(in io.Reader, out io.Writer, noSkips bool) int {
 	}
 	for _, f := range failures {
 		fmt.Fprintf(out, "\n=== FAIL %s\n%s", f, indent(outputs[f].String()))
+		// A parent's failure is usually a subtest's: show theirs too.
+		var subs []string
+		for k := range outputs {
+			if strings.HasPrefix(k, f+"/") {
+				subs = append(subs, k)
+			}
+		}
+		sort.Strings(subs)
+		for _, k := range subs {
+			fmt.Fprint(out, indent(outputs[k].String()))
+		}
 	}
 	for _, s := range skips {
 		fmt.Fprintf(out, "skipped: %s\n", s)

@@ -14,7 +14,8 @@ func TestRun(t *testing.T) {
 		`{"Action":"pass","Package":"p","Test":"TestA"}`,
 		`{"Action":"output","Package":"p","Test":"TestB","Output":"    b_test.go:9: boom\n"}`,
 		`{"Action":"fail","Package":"p","Test":"TestB"}`,
-		`{"Action":"pass","Package":"p","Test":"TestB/sub"}`,
+		`{"Action":"output","Package":"p","Test":"TestB/sub","Output":"    b_test.go:12: sub broke\n"}`,
+		`{"Action":"fail","Package":"p","Test":"TestB/sub"}`,
 		`{"Action":"skip","Package":"p","Test":"TestC"}`,
 		`{"Action":"fail","Package":"p","Elapsed":1.5}`,
 	}, "\n")
@@ -24,7 +25,7 @@ func TestRun(t *testing.T) {
 		wantCode int
 		want     []string
 	}{
-		{"reports", false, 1, []string{"FAIL p 1.5s", "pushpool-env: Prefect 3.9.1", "=== FAIL p/TestB", "boom", "skipped: p/TestC", "1 passed, 1 failed, 1 skipped"}},
+		{"reports", false, 1, []string{"FAIL p 1.5s", "pushpool-env: Prefect 3.9.1", "=== FAIL p/TestB", "boom", "sub broke", "skipped: p/TestC", "1 passed, 1 failed, 1 skipped"}},
 		{"no skips", true, 1, []string{"tests were skipped"}},
 	}
 	for _, tt := range tests {
