@@ -13,6 +13,7 @@ all: build
 
 build: ## compile every package and the pushpool command into bin/
 	$(GO) build ./...
+	$(GO) build -o bin/pushpool ./functions/pushpool
 
 venv: ## create the pinned Python virtualenv (Prefect server, moto)
 	@infra/local/stack.sh venv >/dev/null
@@ -24,7 +25,8 @@ test: venv ## run every test, integration tests against a real Prefect server
 	  $(GO) test -json -count=1 -timeout 20m $(TESTFLAGS) ./... | $(GO) run ./internal/tools/testreport $(NOSKIPS)
 
 demo: venv ## run scheduled flows end to end on a local Prefect server
-	@echo "make demo: filled in by the dispatch engine (issue 3); for now start a server with: infra/local/stack.sh prefect"
+	@$(GO) build -o bin/pushpool ./functions/pushpool
+	@PUSHPOOL_VENV="$(VENV)" $(GO) run ./internal/tools/demo -pushpool bin/pushpool
 
 bench: venv ## benchmarks; writes results to bench/results.txt
 	@echo "make bench: filled in by the dispatch engine (issue 3)"

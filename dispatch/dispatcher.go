@@ -147,7 +147,15 @@ const (
 	// Errored: something failed before the claim; the run is untouched and a
 	// later pass will try again.
 	Errored Outcome = "errored"
+	// Skipped: the pass's context ended before the run was claimed; the run
+	// is untouched and a later pass will take it.
+	Skipped Outcome = "skipped"
 )
+
+// Outcomes returns every Outcome, in the order above, for reports.
+func Outcomes() []Outcome {
+	return []Outcome{Submitted, LostClaim, Rejected, Deferred, Cancelled, Crashed, Errored, Skipped}
+}
 
 // RunResult reports one flow run of a pass.
 type RunResult struct {
@@ -205,7 +213,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context, pool string) (PassResult, erro
 		return res, nil
 	}
 
-	p := &pass{d: d, pool: wp, deployments: map[string]deploymentLookup{}, flows: map[string]prefect.Flow{}}
+	p := newPass(d, wp)
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup

@@ -437,3 +437,63 @@ func TestDispatcher_RunOnce_unknownPool(t *testing.T) {
 		t.Fatalf("err = %v, want a not-found error naming the pool and the fix", err)
 	}
 }
+
+// cancellingBackend ends the pass's context during its first submission.
+type cancellingBackend struct {
+	dispatch.Backend
+	once   sync.Once
+	cancel context.CancelFunc
+}
+
+func (c *cancellingBackend) Submit(ctx context.Context, job dispatch.Job) (string, error) {
+	c.once.Do(c.cancel)
+	return c.Backend.Submit(ctx, job)
+}
+
+func TestDispatcher_RunOnce_contextEndingMidPassLeavesNoClaimUnrecorded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	const runs = 12
+	ids := make([]string, runs)
+	for i := range ids {
+		ids[i] = e.run(e.dep).ID
+	}
+	b, err := process.New(process.Config{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Wait)
+	ctx, cancel := context.WithCancel(t.Context())
+	d, err := dispatch.New(dispatch.Config{WorkerName: "pushpool-test", MaxConcurrentSubmissions: 4,
+		SettingsEnv: map[string]string{"PREFECT_API_URL": srv.URL}}, e.api, &cancellingBackend{Backend: b, cancel: cancel}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := d.RunOnce(ctx, e.pool.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Wait()
+	if res.Count(dispatch.Submitted) == 0 {
+		t.Fatalf("pass = %+v; want at least the run whose submission ended the context submitted", res.Runs)
+	}
+	outcome := map[string]dispatch.Outcome{}
+	for _, r := range res.Runs {
+		outcome[r.FlowRunID] = r.Outcome
+	}
+	for _, id := range ids {
+		r := e.read(id)
+		switch {
+		case r.InfrastructurePID != nil:
+			// claimed and recorded
+		case *r.StateType == prefect.StateScheduled:
+			if o := outcome[id]; o != "" && o != dispatch.Skipped {
+				t.Errorf("run %s is still Scheduled with outcome %q, want skipped or not reached", id, o)
+			}
+		default:
+			t.Errorf("run %s is %s with no infrastructure recorded (outcome %q); states:\n%s", id, *r.StateType, outcome[id], e.history(id))
+		}
+	}
+	t.Logf("%d submitted, %d skipped, %d not reached", res.Count(dispatch.Submitted), res.Count(dispatch.Skipped), runs-len(res.Runs))
+}

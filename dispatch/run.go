@@ -25,6 +25,10 @@ type pass struct {
 	flows       map[string]prefect.Flow
 }
 
+func newPass(d *Dispatcher, pool prefect.WorkPool) *pass {
+	return &pass{d: d, pool: pool, deployments: map[string]deploymentLookup{}, flows: map[string]prefect.Flow{}}
+}
+
 type deploymentLookup struct {
 	dep     prefect.Deployment
 	missing bool
@@ -81,7 +85,7 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 		case l.missing:
 			return p.cancelOrphan(ctx, run, res, rl)
 		case l.err != nil:
-			res.Outcome, res.Err = Errored, fmt.Errorf("read deployment %s of flow run %s: %w", *run.DeploymentID, run.ID, l.err)
+			res.Outcome, res.Err = failedBeforeClaim(ctx), fmt.Errorf("read deployment %s of flow run %s: %w", *run.DeploymentID, run.ID, l.err)
 			log.WarnContext(ctx, "cannot read the run's deployment; will retry next pass", slog.String("error", l.err.Error()))
 			return res
 		case l.dep.Paused:
@@ -93,23 +97,27 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 	}
 	flow, err := p.flow(ctx, run.FlowID)
 	if err != nil {
-		res.Outcome, res.Err = Errored, fmt.Errorf("read flow %s of flow run %s: %w", run.FlowID, run.ID, err)
+		res.Outcome, res.Err = failedBeforeClaim(ctx), fmt.Errorf("read flow %s of flow run %s: %w", run.FlowID, run.ID, err)
 		log.WarnContext(ctx, "cannot read the run's flow; will retry next pass", slog.String("error", err.Error()))
 		return res
 	}
 
-	claimed, outcome, err := p.claim(ctx, run, log)
+	// Once a claim is proposed, the work continues even if ctx ends, within
+	// RecordTimeout: a claim request cut off mid-flight may still have been
+	// accepted, and a claimed run must never be left without a record.
+	if err := ctx.Err(); err != nil {
+		res.Outcome, res.Err = Skipped, context.Cause(ctx)
+		return res
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.RecordTimeout)
+	defer cancel()
+	claimed, outcome, err := p.claim(ctx, fctx, run, log)
 	if !claimed {
 		res.Outcome, res.Err = outcome, err
 		return res
 	}
 
-	// The run is ours. From here on, work continues even if ctx ends, within
-	// RecordTimeout, so the run is never left claimed without a record.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.RecordTimeout)
-	defer cancel()
-
-	job, err := p.render(fctx, run, flow, dep)
+	job, err := p.render(fctx, run, flow, dep, nil)
 	if err != nil {
 		return p.crash(fctx, run, res, rl, fmt.Errorf("render the job from work pool %q's base job template: %w", p.pool.Name, err))
 	}
@@ -135,18 +143,21 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 // PENDING from COMPLETED, FAILED and CRASHED (that is how a run is re-run by
 // hand), so a dispatcher holding a stale poll could otherwise start a run
 // another dispatcher already finished. Such a claim is undone at once.
-func (p *pass) claim(ctx context.Context, run prefect.FlowRun, log *slog.Logger) (bool, Outcome, error) {
+//
+// Requests use rctx, which outlives the pass, so a claim is never cut off
+// half-way; waiting after a WAIT answer ends with ctx.
+func (p *pass) claim(ctx, rctx context.Context, run prefect.FlowRun, log *slog.Logger) (bool, Outcome, error) {
 	for attempt := 0; ; attempt++ {
 		proposal := prefect.StateCreate{Type: prefect.StatePending, Name: "Pending",
 			StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
-		r, err := p.d.api.SetFlowRunState(ctx, run.ID, proposal, false)
+		r, err := p.d.api.SetFlowRunState(rctx, run.ID, proposal, false)
 		if err != nil {
 			log.WarnContext(ctx, "claim failed; will retry next pass", slog.String("error", err.Error()))
 			return false, Errored, fmt.Errorf("propose PENDING for flow run %s: %w", run.ID, err)
 		}
 		switch r.Status {
 		case prefect.Accept:
-			return p.confirmClaim(ctx, run, proposal.StateDetails.TransitionID, log)
+			return p.confirmClaim(rctx, run, proposal.StateDetails.TransitionID, log)
 		case prefect.Abort:
 			log.DebugContext(ctx, "claim aborted: another dispatcher has the run", slog.String("reason", r.Details.Reason))
 			return false, LostClaim, nil
@@ -166,7 +177,7 @@ func (p *pass) claim(ctx context.Context, run prefect.FlowRun, log *slog.Logger)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return false, Errored, context.Cause(ctx)
+				return false, Skipped, context.Cause(ctx)
 			case <-t.C:
 			}
 		default:
@@ -272,8 +283,9 @@ func stateTime(s prefect.State) time.Time {
 	return *s.Timestamp
 }
 
-// render builds the job a Prefect worker of this pool would build.
-func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flow, dep *prefect.Deployment) (Job, error) {
+// render builds the job a Prefect worker of this pool would build. A non-nil
+// secrets collects the secret values of the blocks the job uses.
+func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flow, dep *prefect.Deployment, secrets *secretSet) (Job, error) {
 	in := template.Input{
 		BaseJobTemplate:     p.pool.BaseJobTemplate,
 		FlowRunJobVariables: run.JobVariables,
@@ -299,7 +311,7 @@ func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flo
 			return Job{}, err
 		}
 	}
-	cfg, err := template.Render(ctx, in, resolver{p.d.api})
+	cfg, err := template.Render(ctx, in, resolver{api: p.d.api, secrets: secrets})
 	if err != nil {
 		return Job{}, err
 	}
@@ -371,6 +383,15 @@ func (p *pass) cancelOrphan(ctx context.Context, run prefect.FlowRun, res RunRes
 	return res
 }
 
+// failedBeforeClaim is the outcome of a read that failed before the claim:
+// Skipped when the pass was ending, else Errored.
+func failedBeforeClaim(ctx context.Context) Outcome {
+	if ctx.Err() != nil {
+		return Skipped
+	}
+	return Errored
+}
+
 func dueTime(run prefect.FlowRun) time.Time {
 	switch {
 	case run.NextScheduledStartTime != nil:
@@ -397,8 +418,12 @@ func asObject(v any) map[string]any {
 	return out
 }
 
-// resolver answers template placeholders through the Prefect API.
-type resolver struct{ api API }
+// resolver answers template placeholders through the Prefect API; a non-nil
+// secrets collects the values of the secret fields of the blocks it reads.
+type resolver struct {
+	api     API
+	secrets *secretSet
+}
 
 func (r resolver) Variable(ctx context.Context, name string) (any, bool, error) {
 	v, err := r.api.ReadVariable(ctx, name)
@@ -413,20 +438,21 @@ func (r resolver) Variable(ctx context.Context, name string) (any, bool, error) 
 
 func (r resolver) BlockDocumentByID(ctx context.Context, id string) (map[string]any, error) {
 	doc, err := r.api.ReadBlockDocument(ctx, id)
-	return blockData(doc, err)
+	return r.blockData(doc, err)
 }
 
 func (r resolver) BlockDocumentByName(ctx context.Context, typeSlug, name string) (map[string]any, error) {
 	doc, err := r.api.ReadBlockDocumentByName(ctx, typeSlug, name)
-	return blockData(doc, err)
+	return r.blockData(doc, err)
 }
 
-func blockData(doc prefect.BlockDocument, err error) (map[string]any, error) {
+func (r resolver) blockData(doc prefect.BlockDocument, err error) (map[string]any, error) {
 	if prefect.IsNotFound(err) {
 		return nil, fmt.Errorf("%w: %w", template.ErrNotFound, err)
 	}
 	if err != nil {
 		return nil, err
 	}
+	r.secrets.addFields(doc.Data, doc.SecretFields())
 	return doc.Data, nil
 }

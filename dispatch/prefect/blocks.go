@@ -31,6 +31,25 @@ type BlockDocument struct {
 	BlockTypeID   string         `json:"block_type_id"`
 	BlockTypeName *string        `json:"block_type_name,omitempty"`
 	IsAnonymous   bool           `json:"is_anonymous,omitempty"`
+	// BlockSchema is sent by the server with a read document; its
+	// fields.secret_fields names the paths in Data that hold secrets.
+	BlockSchema *BlockSchema `json:"block_schema,omitempty"`
+}
+
+// SecretFields returns the dotted paths of the document's secret fields as
+// its schema declares them ("value", "credentials.password", "headers.*").
+func (d BlockDocument) SecretFields() []string {
+	if d.BlockSchema == nil {
+		return nil
+	}
+	raw, _ := d.BlockSchema.Fields["secret_fields"].([]any)
+	out := make([]string, 0, len(raw))
+	for _, f := range raw {
+		if s, ok := f.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func includeSecrets() url.Values { return url.Values{"include_secrets": {"true"}} }

@@ -51,6 +51,9 @@ type Backend struct {
 	hostname string
 	log      *slog.Logger
 	wg       sync.WaitGroup
+
+	mu      sync.Mutex
+	running map[int]string // pid → flow run id, of processes this Backend started
 }
 
 var _ dispatch.Backend = (*Backend)(nil)
@@ -73,7 +76,7 @@ func New(cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the hostname: %w", err)
 	}
-	return &Backend{cfg: cfg, hostname: host, log: cfg.Logger}, nil
+	return &Backend{cfg: cfg, hostname: host, log: cfg.Logger, running: map[int]string{}}, nil
 }
 
 // record is what the state directory keeps about a flow run's process.
@@ -230,8 +233,14 @@ func (b *Backend) start(flowRunID string, spec jobSpec) (int, error) {
 	}
 	pid := cmd.Process.Pid
 	b.log.Info("process started", slog.String("flow_run_id", flowRunID), slog.Int("pid", pid))
+	b.mu.Lock()
+	b.running[pid] = flowRunID
+	b.mu.Unlock()
 	b.wg.Go(func() {
 		err := cmd.Wait()
+		b.mu.Lock()
+		delete(b.running, pid)
+		b.mu.Unlock()
 		logFile.Close()
 		code, reason := exitCode(cmd.ProcessState, err)
 		data, _ := json.Marshal(exitRecord{FlowRunID: flowRunID, ExitCode: code, Reason: reason})
@@ -246,6 +255,32 @@ func (b *Backend) start(flowRunID string, spec jobSpec) (int, error) {
 // Wait blocks until every process this Backend started has exited and its
 // exit has been recorded. It is for tests and orderly shutdown.
 func (b *Backend) Wait() { b.wg.Wait() }
+
+// Running returns the infrastructure ids of the processes this Backend
+// started that have not exited yet.
+func (b *Backend) Running() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ids := make([]string, 0, len(b.running))
+	for pid := range b.running {
+		ids = append(ids, b.id(pid))
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// StopAll stops every process this Backend started that is still running, as
+// Stop does, all at once, and returns when all have been handled.
+func (b *Backend) StopAll(ctx context.Context) error {
+	ids := b.Running()
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() { errs[i] = b.Stop(ctx, id) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
 
 type exitRecord struct {
 	FlowRunID string `json:"flow_run_id"`

@@ -1,0 +1,181 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/pushpool/pushpool/dispatch/prefect"
+)
+
+// Redacted replaces a secret in a job shown to a person.
+const Redacted = "**********"
+
+// Render returns the job a pass would start for the flow run, without
+// claiming or starting anything: the same reads, validation and rendering.
+// It is for showing a job to a person, so secrets are replaced by Redacted:
+// values of block fields their schema marks secret, the dispatcher's API key
+// and auth string, and every env variable whose name says it holds a secret
+// (…KEY…, …SECRET…, …TOKEN…, …PASSWORD…, …CREDENTIAL…, …AUTH…).
+func (d *Dispatcher) Render(ctx context.Context, flowRunID string) (Job, error) {
+	run, err := d.api.ReadFlowRun(ctx, flowRunID)
+	if err != nil {
+		if prefect.IsNotFound(err) {
+			return Job{}, fmt.Errorf("flow run %s does not exist at this API URL: check the id and PREFECT_API_URL: %w", flowRunID, err)
+		}
+		return Job{}, fmt.Errorf("read flow run %s: %w", flowRunID, err)
+	}
+	if run.WorkPoolName == nil || *run.WorkPoolName == "" {
+		return Job{}, fmt.Errorf("flow run %s is not in a work pool, so no job is rendered for it: deploy its flow to a work pool", flowRunID)
+	}
+	pool, err := d.api.ReadWorkPool(ctx, *run.WorkPoolName)
+	if err != nil {
+		return Job{}, fmt.Errorf("read work pool %q of flow run %s: %w", *run.WorkPoolName, flowRunID, err)
+	}
+	p := newPass(d, pool)
+	var dep *prefect.Deployment
+	if run.DeploymentID != nil {
+		l := p.deployment(ctx, *run.DeploymentID)
+		switch {
+		case l.missing:
+			return Job{}, fmt.Errorf("deployment %s of flow run %s was deleted; a dispatch pass would cancel the run", *run.DeploymentID, flowRunID)
+		case l.err != nil:
+			return Job{}, fmt.Errorf("read deployment %s of flow run %s: %w", *run.DeploymentID, flowRunID, l.err)
+		}
+		dep = &l.dep
+	}
+	flow, err := p.flow(ctx, run.FlowID)
+	if err != nil {
+		return Job{}, fmt.Errorf("read flow %s of flow run %s: %w", run.FlowID, flowRunID, err)
+	}
+	secrets := &secretSet{}
+	for _, k := range []string{"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"} {
+		secrets.add(d.cfg.SettingsEnv[k])
+	}
+	job, err := p.render(ctx, run, flow, dep, secrets)
+	if err != nil {
+		return Job{}, fmt.Errorf("render the job of flow run %s from work pool %q: %w", flowRunID, pool.Name, err)
+	}
+	job.Configuration, _ = secrets.redact(job.Configuration, "").(map[string]any)
+	return job, nil
+}
+
+// secretEnvName matches env variable names that conventionally hold secrets.
+var secretEnvName = regexp.MustCompile(`(?i)KEY|SECRET|TOKEN|PASSW|CREDENTIAL|AUTH`)
+
+// minSubstringSecret is the shortest secret redacted inside longer text;
+// shorter ones are redacted only where they are the whole value, so that a
+// one-character secret does not mangle every string.
+const minSubstringSecret = 6
+
+// secretSet collects the secret values met while rendering a job.
+type secretSet struct {
+	mu     sync.Mutex
+	values []string
+}
+
+func (s *secretSet) add(v string) {
+	if s == nil || v == "" {
+		return
+	}
+	s.mu.Lock()
+	s.values = append(s.values, v)
+	s.mu.Unlock()
+}
+
+// addFields collects the values under the dotted paths of a block document's
+// secret fields ("*" matches every key or item).
+func (s *secretSet) addFields(data map[string]any, paths []string) {
+	if s == nil {
+		return
+	}
+	for _, p := range paths {
+		s.addPath(data, strings.Split(p, "."))
+	}
+}
+
+func (s *secretSet) addPath(v any, path []string) {
+	if len(path) == 0 {
+		s.addLeaves(v)
+		return
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		if path[0] == "*" {
+			for _, c := range t {
+				s.addPath(c, path[1:])
+			}
+			return
+		}
+		if c, ok := t[path[0]]; ok {
+			s.addPath(c, path[1:])
+		}
+	case []any:
+		for _, c := range t {
+			s.addPath(c, path[1:])
+		}
+	}
+}
+
+func (s *secretSet) addLeaves(v any) {
+	switch t := v.(type) {
+	case string:
+		s.add(t)
+	case map[string]any:
+		for _, c := range t {
+			s.addLeaves(c)
+		}
+	case []any:
+		for _, c := range t {
+			s.addLeaves(c)
+		}
+	case fmt.Stringer: // json.Number
+		s.add(t.String())
+	}
+}
+
+// redact returns a copy of v with secrets replaced; key is v's key in its
+// parent map, which decides for env entries.
+func (s *secretSet) redact(v any, key string) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, c := range t {
+			if key == "env" && c != nil && c != "" && secretEnvName.MatchString(k) {
+				out[k] = Redacted
+				continue
+			}
+			out[k] = s.redact(c, k)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, c := range t {
+			out[i] = s.redact(c, key)
+		}
+		return out
+	case string:
+		return s.redactString(t)
+	}
+	return v
+}
+
+func (s *secretSet) redactString(str string) string {
+	s.mu.Lock()
+	values := append([]string(nil), s.values...)
+	s.mu.Unlock()
+	// Longest first, so a secret containing another is replaced whole.
+	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
+	for _, v := range values {
+		switch {
+		case str == v:
+			return Redacted
+		case len(v) >= minSubstringSecret:
+			str = strings.ReplaceAll(str, v, Redacted)
+		}
+	}
+	return str
+}
