@@ -27,8 +27,8 @@ func TestSecretSet_redact(t *testing.T) {
 			out: map[string]any{"name": Redacted, "command": "abcdef"},
 		},
 		{
-			name: "wildcard and nested secret fields; other fields stay",
-			data: map[string]any{"user": "app", "headers": map[string]any{"a": "token-aaaaaa", "b": "token-bbbbbb"}, "creds": map[string]any{"password": "pw-123456"}},
+			name:   "wildcard and nested secret fields; other fields stay",
+			data:   map[string]any{"user": "app", "headers": map[string]any{"a": "token-aaaaaa", "b": "token-bbbbbb"}, "creds": map[string]any{"password": "pw-123456"}},
 			fields: []string{"headers.*", "creds.password"},
 			in:     map[string]any{"args": []any{"token-aaaaaa", "token-bbbbbb", "pw-123456", "app"}},
 			out:    map[string]any{"args": []any{Redacted, Redacted, Redacted, "app"}},
