@@ -28,8 +28,9 @@ demo: venv ## run scheduled flows end to end on a local Prefect server
 	@$(GO) build -o bin/pushpool ./functions/pushpool
 	@PUSHPOOL_VENV="$(VENV)" $(GO) run ./internal/tools/demo -pushpool bin/pushpool
 
-bench: venv ## benchmarks; writes results to bench/results.txt
-	@echo "make bench: filled in by the dispatch engine (issue 3)"
+bench: venv ## benchmarks against a real Prefect server; writes bench/results.txt
+	@set -o pipefail; export PUSHPOOL_VENV="$(VENV)"; \
+	  $(GO) test -run '^$$' -bench . -benchtime=3x -timeout 30m ./dispatch/ | $(GO) run ./internal/tools/benchreport -o bench/results.txt
 
 functions: ## build the cloud function artifacts
 	@echo "make functions: filled in by the cloud functions work (issue 7)"

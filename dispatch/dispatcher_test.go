@@ -27,7 +27,7 @@ func ptr[T any](v T) *T { return &v }
 
 // env is one test's pool, flow and deployment on the shared server.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	api     *prefect.Client
 	pool    prefect.WorkPool
 	flow    prefect.Flow
@@ -40,7 +40,7 @@ type env struct {
 
 // newEnv creates a process pool whose default command is the stand-in flow
 // run in testdata, which records its start and completes itself.
-func newEnv(t *testing.T, poolLimit *int) *env {
+func newEnv(t testing.TB, poolLimit *int) *env {
 	t.Helper()
 	ctx := t.Context()
 	api, err := prefect.New(prefect.Config{URL: srv.URL})
@@ -69,7 +69,7 @@ func newEnv(t *testing.T, poolLimit *int) *env {
 }
 
 // processTemplate is Prefect's own default base job template for process pools.
-func processTemplate(t *testing.T, ctx context.Context, api *prefect.Client) map[string]any {
+func processTemplate(t testing.TB, ctx context.Context, api *prefect.Client) map[string]any {
 	meta, err := api.ReadWorkerMetadata(ctx)
 	if err != nil {
 		t.Fatalf("read worker metadata: %v", err)

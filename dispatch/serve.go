@@ -25,8 +25,8 @@ type ServeConfig struct {
 const minWait = 50 * time.Millisecond
 
 // Serve makes passes over the pool until ctx ends. After each pass it sleeps
-// until the next run falls inside the lookahead window, or PollInterval,
-// whichever is sooner, so scheduled runs start on time without a tight poll.
+// until the next run falls inside the lookahead window (see NextPass), or
+// PollInterval, whichever is sooner, so scheduled runs start on time without a tight poll.
 // A failing pass (Prefect unreachable, pool missing) is logged and retried
 // after PollInterval; Serve returns nil when ctx ends, after the last pass has
 // recorded every run it claimed.
@@ -55,10 +55,10 @@ func (d *Dispatcher) Serve(ctx context.Context, pool string, cfg ServeConfig) er
 		case d.cfg.MaxRunsPerPass > 0 && res.Polled >= d.cfg.MaxRunsPerPass:
 			wait = 0 // the pass was cut short; more runs are due now
 		default:
-			if next, ok, err := d.NextDue(ctx, pool, cfg.PollInterval); err != nil {
+			if at, ok, err := d.NextPass(ctx, pool, cfg.PollInterval, res); err != nil {
 				log.WarnContext(ctx, "could not look up the next due run; waiting the poll interval", slog.String("error", err.Error()))
 			} else if ok {
-				wait = min(wait, max(next.Sub(d.cfg.Now())-d.cfg.Lookahead, minWait))
+				wait = min(wait, max(at.Sub(d.cfg.Now()), minWait))
 			}
 		}
 		if wait > 0 {
@@ -74,14 +74,21 @@ func (d *Dispatcher) Serve(ctx context.Context, pool string, cfg ServeConfig) er
 	return nil
 }
 
-// NextDue returns the due time of the earliest Scheduled run of the pool that
-// is not yet inside the lookahead window but will be within horizon (runs
-// already inside it were just handled or deferred by a pass). ok is false
-// when there is none.
-func (d *Dispatcher) NextDue(ctx context.Context, pool string, horizon time.Duration) (next time.Time, ok bool, err error) {
+// NextPass returns when the next pass should start so that the pool's next
+// Scheduled run is claimed on time: the run's due time less the lookahead, or
+// now for a run already inside the lookahead window that the last pass did
+// not see (it became due while that pass ran). Only runs due within horizon
+// after the window count; runs the last pass handled and left Scheduled
+// (deferred, rejected, errored) are left to the poll interval. ok is false
+// when no run counts.
+func (d *Dispatcher) NextPass(ctx context.Context, pool string, horizon time.Duration, last PassResult) (at time.Time, ok bool, err error) {
 	now := d.cfg.Now()
 	window := now.Add(d.cfg.Lookahead)
 	before := window.Add(horizon)
+	handled := make(map[string]bool, len(last.Runs))
+	for _, r := range last.Runs {
+		handled[r.FlowRunID] = true
+	}
 	runs, err := d.api.GetScheduledFlowRuns(ctx, pool, prefect.ScheduledRunsRequest{
 		WorkQueueNames: d.cfg.WorkQueues, ScheduledBefore: &before, Limit: 200,
 	})
@@ -89,13 +96,16 @@ func (d *Dispatcher) NextDue(ctx context.Context, pool string, horizon time.Dura
 		return time.Time{}, false, fmt.Errorf("look up upcoming flow runs of pool %q: %w", pool, err)
 	}
 	for _, sr := range runs {
-		due := dueTime(sr.FlowRun)
-		if !due.After(window) {
+		if handled[sr.FlowRun.ID] {
 			continue
 		}
-		if !ok || due.Before(next) {
-			next, ok = due, true
+		start := dueTime(sr.FlowRun).Add(-d.cfg.Lookahead)
+		if start.Before(now) {
+			start = now
+		}
+		if !ok || start.Before(at) {
+			at, ok = start, true
 		}
 	}
-	return next, ok, nil
+	return at, ok, nil
 }

@@ -85,34 +85,45 @@ func TestDispatcher_Serve_wakesWhenARunIsDue(t *testing.T) {
 	}
 }
 
-func TestDispatcher_NextDue(t *testing.T) {
+func TestDispatcher_NextPass(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	now := time.Now()
-	d, _ := e.dispatcherWith(t.TempDir(), dispatch.Config{Lookahead: 10 * time.Second, Now: func() time.Time { return now }})
-	e.scheduleAt(e.dep, now.Add(5*time.Second)) // inside the lookahead: a pass takes it, not the timer
+	const lookahead = 10 * time.Second
+	d, _ := e.dispatcherWith(t.TempDir(), dispatch.Config{Lookahead: lookahead, Now: func() time.Time { return now }})
+	seen := e.scheduleAt(e.dep, now.Add(5*time.Second))    // inside the window, handled by the last pass
+	missed := e.scheduleAt(e.dep, now.Add(-2*time.Second)) // due already, not seen by the last pass
 	later := e.scheduleAt(e.dep, now.Add(40*time.Second))
-	e.scheduleAt(e.dep, now.Add(30*time.Minute)) // beyond the horizon
+	e.scheduleAt(e.dep, now.Add(30*time.Minute)) // beyond every horizon below
+	lastPass := func(ids ...string) dispatch.PassResult {
+		var r dispatch.PassResult
+		for _, id := range ids {
+			r.Runs = append(r.Runs, dispatch.RunResult{FlowRunID: id, Outcome: dispatch.Deferred})
+		}
+		return r
+	}
 
 	tests := []struct {
 		name    string
 		horizon time.Duration
-		want    *time.Time
+		last    dispatch.PassResult
+		want    time.Time // zero: no pass needed
 	}{
-		{"the earliest run after the window", time.Minute, later.NextScheduledStartTime},
-		{"none within a short horizon", 10 * time.Second, nil},
+		{"a run that became due during the last pass: now", time.Minute, lastPass(seen.ID), now},
+		{"else the earliest run less the lookahead", time.Minute, lastPass(seen.ID, missed.ID), later.NextScheduledStartTime.Add(-lookahead)},
+		{"nothing within a short horizon", 10 * time.Second, lastPass(seen.ID, missed.ID), time.Time{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			next, ok, err := d.NextDue(t.Context(), e.pool.Name, tt.horizon)
+			at, ok, err := d.NextPass(t.Context(), e.pool.Name, tt.horizon, tt.last)
 			if err != nil {
 				t.Fatal(err)
 			}
 			switch {
-			case tt.want == nil && ok:
-				t.Errorf("NextDue = %s, want none", next)
-			case tt.want != nil && (!ok || !next.Equal(*tt.want)):
-				t.Errorf("NextDue = %s, %v; want %s", next, ok, tt.want)
+			case tt.want.IsZero() && ok:
+				t.Errorf("NextPass = %s, want none", at)
+			case !tt.want.IsZero() && (!ok || !at.Equal(tt.want)):
+				t.Errorf("NextPass = %s, %v; want %s", at, ok, tt.want)
 			}
 		})
 	}

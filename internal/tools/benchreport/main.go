@@ -1,0 +1,172 @@
+// Command benchreport reads `go test -bench` output on standard input,
+// echoes it, and writes a results file: when and where the figures were
+// measured, every benchmark's metrics, and the ratios between variants that
+// ran side by side in the same run (absolute figures depend on the machine
+// and on the Prefect server's SQLite database; ratios travel better).
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func main() {
+	out := flag.String("o", "bench/results.txt", "results file to write")
+	flag.Parse()
+	if err := run(os.Stdin, os.Stdout, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
+
+// result is one benchmark line: its name without the -GOMAXPROCS suffix and
+// its metrics by unit.
+type result struct {
+	name    string
+	metrics map[string]float64
+}
+
+// ratio compares one metric of two benchmarks of the same run.
+type ratio struct {
+	what        string
+	metric      string
+	numerator   string
+	denominator string
+}
+
+// ratios are the side-by-side comparisons the report states.
+func ratios() []ratio {
+	return []ratio{
+		{"throughput, 4 concurrent submissions vs 1", "runs/s", "BenchmarkDispatch/submissions=4", "BenchmarkDispatch/submissions=1"},
+		{"throughput, 16 concurrent submissions vs 1", "runs/s", "BenchmarkDispatch/submissions=16", "BenchmarkDispatch/submissions=1"},
+		{"server retries per run, 16 concurrent vs 1", "retries/run", "BenchmarkDispatch/submissions=16", "BenchmarkDispatch/submissions=1"},
+		{"median due-to-submit delay, 2s scheduler tick vs serve's timers", "p50-delay-ms", "BenchmarkDueToSubmit/tick=2s", "BenchmarkDueToSubmit/serve-timers"},
+		{"worst due-to-submit delay, 2s scheduler tick vs serve's timers", "max-delay-ms", "BenchmarkDueToSubmit/tick=2s", "BenchmarkDueToSubmit/serve-timers"},
+	}
+}
+
+func run(in io.Reader, echo io.Writer, path string) error {
+	var (
+		results []result
+		env     []string
+		failed  bool
+	)
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(echo, line)
+		switch {
+		case strings.HasPrefix(line, "Benchmark"):
+			if r, ok := parse(line); ok {
+				results = append(results, r)
+			}
+		case strings.HasPrefix(line, "pushpool-env:"), strings.HasPrefix(line, "cpu:"), strings.HasPrefix(line, "goos:"), strings.HasPrefix(line, "goarch:"):
+			env = append(env, strings.TrimSpace(strings.TrimPrefix(line, "pushpool-env:")))
+		case strings.HasPrefix(line, "FAIL"), strings.HasPrefix(line, "--- FAIL"):
+			failed = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if failed {
+		return fmt.Errorf("a benchmark failed; %s was not written", path)
+	}
+	if len(results) == 0 {
+		return fmt.Errorf("no benchmark results on the input; %s was not written", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f, results, env); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(echo, "\nwrote %s\n", path)
+	return nil
+}
+
+// parse reads "BenchmarkX/y-2  3  123 ns/op  6.1 requests/run ...".
+func parse(line string) (result, bool) {
+	f := strings.Fields(line)
+	if len(f) < 4 {
+		return result{}, false
+	}
+	name := f[0]
+	if i := strings.LastIndex(name, "-"); i > 0 {
+		if _, err := strconv.Atoi(name[i+1:]); err == nil {
+			name = name[:i]
+		}
+	}
+	r := result{name: name, metrics: map[string]float64{}}
+	for i := 2; i+1 < len(f); i += 2 {
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			return result{}, false
+		}
+		r.metrics[f[i+1]] = v
+	}
+	return r, true
+}
+
+func write(w io.Writer, results []result, env []string) error {
+	fmt.Fprintf(w, "pushpool benchmarks, %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "%s, %d CPUs; %s\n", runtime.Version(), runtime.NumCPU(), strings.Join(env, "; "))
+	fmt.Fprintln(w, "Against a real Prefect server (SQLite) with a no-op backend. Produced by `make bench`.")
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, r := range results {
+		units := make([]string, 0, len(r.metrics))
+		for u := range r.metrics {
+			if u != "ns/op" { // includes setup outside the timer's reach; the custom metrics are the figures
+				units = append(units, u)
+			}
+		}
+		sort.Strings(units)
+		parts := make([]string, len(units))
+		for i, u := range units {
+			parts[i] = fmt.Sprintf("%s %s", strconv.FormatFloat(r.metrics[u], 'g', 4, 64), u)
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", r.name, strings.Join(parts, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	byName := map[string]result{}
+	for _, r := range results {
+		byName[r.name] = r
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Ratios (same run, side by side):")
+	for _, q := range ratios() {
+		num, ok1 := byName[q.numerator].metrics[q.metric]
+		den, ok2 := byName[q.denominator].metrics[q.metric]
+		switch {
+		case !ok1 || !ok2:
+			fmt.Fprintf(w, "  %s: not measured in this run\n", q.what)
+		case den == 0:
+			fmt.Fprintf(w, "  %s: %s is 0 in the denominator\n", q.what, q.metric)
+		default:
+			fmt.Fprintf(w, "  %s: %.2fx (%s %g vs %g)\n", q.what, num/den, q.metric, num, den)
+		}
+	}
+	return nil
+}
