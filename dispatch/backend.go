@@ -9,6 +9,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Backend starts and observes the infrastructure of flow runs on one kind of
@@ -67,8 +68,16 @@ type Status struct {
 	// Reason is the platform's own explanation (stoppedReason, condition
 	// message, signal), empty when it gives none.
 	Reason string
+	// ExitedAt is when the job exited, when State is StateExited and the
+	// platform says; zero otherwise.
+	ExitedAt time.Time
 }
 
 // ErrRetryable marks a backend error that a later attempt may cure
 // (throttling, a transient outage). Anything else is permanent for the run.
 var ErrRetryable = errors.New("retryable")
+
+// ErrForeign marks an infrastructure id this backend cannot observe from
+// where it runs (a process on another host, a task in another account).
+// The reconciler leaves such runs to a dispatcher that can.
+var ErrForeign = errors.New("infrastructure not observable from here")

@@ -28,6 +28,9 @@ type API interface {
 	ReadVariable(ctx context.Context, name string) (prefect.Variable, error)
 	ReadBlockDocument(ctx context.Context, id string) (prefect.BlockDocument, error)
 	ReadBlockDocumentByName(ctx context.Context, typeSlug, name string) (prefect.BlockDocument, error)
+	// For the Reconciler.
+	FilterFlowRuns(ctx context.Context, f prefect.FlowRunFilter) ([]prefect.FlowRun, error)
+	ReadEvents(ctx context.Context, f prefect.EventFilter, max int) ([]prefect.Event, error)
 }
 
 // Config configures a Dispatcher. Defaults are filled in by New.

@@ -19,6 +19,11 @@ type ServeConfig struct {
 	PollInterval time.Duration
 	// OnPass, when set, is called with the result of every pass.
 	OnPass func(PassResult)
+	// Reconciler, when set, makes a reconcile pass after every dispatch
+	// pass, so the runs started are watched too.
+	Reconciler *Reconciler
+	// OnReconcile, when set, is called with the result of every reconcile pass.
+	OnReconcile func(ReconcileResult)
 }
 
 // minWait keeps a loop whose next due time is already past from spinning.
@@ -48,6 +53,15 @@ func (d *Dispatcher) Serve(ctx context.Context, pool string, cfg ServeConfig) er
 		}
 		if ctx.Err() != nil {
 			break
+		}
+		if cfg.Reconciler != nil {
+			rres, err := cfg.Reconciler.RunOnce(ctx, pool)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.ErrorContext(ctx, "reconcile pass failed; retrying after the next dispatch pass", slog.String("error", err.Error()))
+			case err == nil && cfg.OnReconcile != nil:
+				cfg.OnReconcile(rres)
+			}
 		}
 		wait := cfg.PollInterval
 		switch {

@@ -1,6 +1,9 @@
 """A stand-in flow run for dispatcher tests: records that it started, then
 reports Running and Completed for its flow run through the Prefect API, as
-the flow engine would. Standard library only, so hundreds start quickly."""
+the flow engine would. Standard library only, so hundreds start quickly.
+
+usage: complete_run.py STARTS_FILE [SECONDS]
+SECONDS (default 0) is how long it stays Running before it completes."""
 import json
 import os
 import sys
@@ -14,7 +17,11 @@ run_id = os.environ["PREFECT__FLOW_RUN_ID"]
 with open(sys.argv[1], "a") as starts:  # one short line: appends do not interleave
     starts.write(run_id + "\n")
 
+seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 0
+
 for state in ("RUNNING", "COMPLETED"):
+    if state == "COMPLETED":
+        time.sleep(seconds)
     body = json.dumps({"state": {"type": state}, "force": True}).encode()
     req = urllib.request.Request(f"{api}/flow_runs/{run_id}/set_state", data=body,
                                  headers={"Content-Type": "application/json"}, method="POST")

@@ -110,6 +110,7 @@ type options struct {
 	maxSubmissions  int
 	maxRunsPerPass  int
 	processStateDir string
+	flowHeartbeat   time.Duration
 	wait            bool
 	output          string
 	logLevel        string
@@ -208,6 +209,7 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 		maxSubmissions:  env.integer("PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS", 16),
 		maxRunsPerPass:  env.integer("PUSHPOOL_MAX_RUNS_PER_PASS", 0),
 		processStateDir: env.str("PUSHPOOL_PROCESS_STATE_DIR", defaultStateDir()),
+		flowHeartbeat:   env.seconds("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", 180*time.Second),
 		logLevel:        env.str("PREFECT_LOGGING_LEVEL", "INFO"),
 		logFormat:       env.str("PUSHPOOL_LOG_FORMAT", "text"),
 		output:          "table",
@@ -233,6 +235,7 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 		fs.Var(secondsFlag{&o.heartbeat}, "heartbeat-seconds", "worker heartbeat interval announced to Prefect [PREFECT_WORKER_HEARTBEAT_SECONDS]")
 		fs.IntVar(&o.maxSubmissions, "max-concurrent-submissions", o.maxSubmissions, "runs submitted at once in one pass [PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS]")
 		fs.IntVar(&o.maxRunsPerPass, "max-runs-per-pass", o.maxRunsPerPass, "runs claimed by one pass, 0 for no bound [PUSHPOOL_MAX_RUNS_PER_PASS]")
+		fs.Var(secondsFlag{&o.flowHeartbeat}, "flow-heartbeat-seconds", "how often flow runs send heartbeats; a RUNNING run silent for 3 times this is crashed [PREFECT_FLOWS_HEARTBEAT_FREQUENCY]")
 		fs.StringVar(&o.processStateDir, "process-state-dir", o.processStateDir, "process pools: where run records, output and exit codes are kept [PUSHPOOL_PROCESS_STATE_DIR]")
 		if cmd == "serve" {
 			fs.Var(secondsFlag{&o.query}, "query-seconds", "longest wait between passes [PREFECT_WORKER_QUERY_SECONDS]")
@@ -365,6 +368,17 @@ func (a *app) connect(ctx context.Context, stream io.Writer) (*dispatch.Dispatch
 	return d, local, err
 }
 
+func (a *app) reconciler(d *dispatch.Dispatcher) (*dispatch.Reconciler, error) {
+	return dispatch.NewReconciler(d, dispatch.ReconcileConfig{FlowHeartbeatFrequency: a.opts.flowHeartbeat})
+}
+
+// logReconcile logs what a reconcile pass did, when it did anything.
+func (a *app) logReconcile(res dispatch.ReconcileResult) {
+	for _, c := range res.Runs {
+		a.log.Info("flow run reconciled", slog.String("flow_run_id", c.FlowRunID), slog.String("action", string(c.Action)), slog.String("message", c.Message))
+	}
+}
+
 func (a *app) render(ctx context.Context, stdout io.Writer) error {
 	// Rendering starts nothing, so any pool type can be shown.
 	d, err := a.dispatcher(nil)
@@ -393,10 +407,19 @@ func (a *app) dispatchOnce(ctx context.Context, hurry <-chan struct{}, stdout, s
 	if err != nil {
 		return false, err
 	}
+	rec, err := a.reconciler(d)
+	if err != nil {
+		return false, err
+	}
 	res, err := d.RunOnce(ctx, a.opts.pool)
 	if err != nil {
 		return false, err
 	}
+	rres, err := rec.RunOnce(ctx, a.opts.pool)
+	if err != nil {
+		return false, err
+	}
+	a.logReconcile(rres)
 	if err := writeSummary(stdout, res, a.opts.output); err != nil {
 		return false, err
 	}
@@ -411,11 +434,17 @@ func (a *app) serve(ctx context.Context, hurry <-chan struct{}, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	rec, err := a.reconciler(d)
+	if err != nil {
+		return err
+	}
 	a.log.Info("serving work pool", slog.String("work_pool", a.opts.pool), slog.String("api_url", a.api.URL()),
 		slog.Duration("prefetch", a.opts.prefetch), slog.Duration("poll_interval", a.opts.query))
 	total := map[dispatch.Outcome]int{}
 	err = d.Serve(ctx, a.opts.pool, dispatch.ServeConfig{
 		PollInterval: a.opts.query,
+		Reconciler:   rec,
+		OnReconcile:  a.logReconcile,
 		OnPass: func(res dispatch.PassResult) {
 			if len(res.Runs) == 0 {
 				return

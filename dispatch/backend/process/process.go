@@ -243,7 +243,7 @@ func (b *Backend) start(flowRunID string, spec jobSpec) (int, error) {
 		b.mu.Unlock()
 		logFile.Close()
 		code, reason := exitCode(cmd.ProcessState, err)
-		data, _ := json.Marshal(exitRecord{FlowRunID: flowRunID, ExitCode: code, Reason: reason})
+		data, _ := json.Marshal(exitRecord{FlowRunID: flowRunID, ExitCode: code, Reason: reason, ExitedAt: time.Now().UTC()})
 		if err := writeFileAtomic(b.exitPath(pid), data); err != nil {
 			b.log.Error("could not record the exit of a process", slog.String("flow_run_id", flowRunID), slog.Int("pid", pid), slog.String("error", err.Error()))
 		}
@@ -283,9 +283,10 @@ func (b *Backend) StopAll(ctx context.Context) error {
 }
 
 type exitRecord struct {
-	FlowRunID string `json:"flow_run_id"`
-	ExitCode  int    `json:"exit_code"`
-	Reason    string `json:"reason,omitempty"`
+	FlowRunID string    `json:"flow_run_id"`
+	ExitCode  int       `json:"exit_code"`
+	Reason    string    `json:"reason,omitempty"`
+	ExitedAt  time.Time `json:"exited_at"`
 }
 
 // exitCode gives the shell's convention: the exit status, or 128+signal for a
@@ -295,7 +296,7 @@ func exitCode(ps *os.ProcessState, waitErr error) (int, string) {
 		return -1, fmt.Sprintf("wait failed: %v", waitErr)
 	}
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal()), "killed by " + ws.Signal().String()
+		return 128 + int(ws.Signal()), fmt.Sprintf("the process was ended by signal %d (%s)", int(ws.Signal()), ws.Signal())
 	}
 	return ps.ExitCode(), ""
 }
@@ -314,7 +315,7 @@ func (b *Backend) parseID(id string) (int, error) {
 		return 0, fmt.Errorf("infrastructure id %q is not a process id of the form <hostname>:<pid>", id)
 	}
 	if host != b.hostname {
-		return 0, fmt.Errorf("process %s runs on host %q, not on this host (%q): only a dispatcher on that host can watch or stop it", id, host, b.hostname)
+		return 0, fmt.Errorf("process %s runs on host %q, not on this host (%q): only a dispatcher on that host can watch or stop it: %w", id, host, b.hostname, dispatch.ErrForeign)
 	}
 	return pid, nil
 }
@@ -330,7 +331,7 @@ func (b *Backend) Status(ctx context.Context, id string) (dispatch.Status, error
 		if err := json.Unmarshal(data, &rec); err != nil {
 			return dispatch.Status{}, fmt.Errorf("read the exit record of process %s: %w", id, err)
 		}
-		return dispatch.Status{State: dispatch.StateExited, ExitCode: rec.ExitCode, Reason: rec.Reason}, nil
+		return dispatch.Status{State: dispatch.StateExited, ExitCode: rec.ExitCode, Reason: rec.Reason, ExitedAt: rec.ExitedAt}, nil
 	}
 	if alive(pid) {
 		return dispatch.Status{State: dispatch.StateRunning}, nil

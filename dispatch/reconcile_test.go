@@ -1,0 +1,209 @@
+package dispatch_test
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pushpool/pushpool/dispatch"
+	"github.com/pushpool/pushpool/dispatch/prefect"
+)
+
+// longDeployment runs the stand-in flow, which stays Running for seconds.
+func (e *env) longDeployment(seconds int) prefect.Deployment {
+	return e.deployment("long", func(in *prefect.DeploymentCreate) {
+		in.JobVariables = map[string]any{"command": e.command + " " + strconv.Itoa(seconds)}
+	})
+}
+
+// submitted dispatches the env's due runs and returns the infrastructure
+// id of the given run.
+func (e *env) submitted(d *dispatch.Dispatcher, runID string) string {
+	e.t.Helper()
+	res, err := d.RunOnce(e.t.Context(), e.pool.Name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, r := range res.Runs {
+		if r.FlowRunID == runID && r.Outcome == dispatch.Submitted {
+			return r.InfrastructureID
+		}
+	}
+	e.t.Fatalf("run %s was not submitted: %+v", runID, res.Runs)
+	return ""
+}
+
+func pidOf(t testing.TB, infraID string) int {
+	t.Helper()
+	_, p, _ := strings.Cut(infraID, ":")
+	pid, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatalf("infrastructure id %q has no pid", infraID)
+	}
+	return pid
+}
+
+func (e *env) reconciler(d *dispatch.Dispatcher, cfg dispatch.ReconcileConfig) *dispatch.Reconciler {
+	e.t.Helper()
+	r, err := dispatch.NewReconciler(d, cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// reconcileUntil runs reconcile passes until the run reaches the state type.
+func (e *env) reconcileUntil(r *dispatch.Reconciler, id string, want prefect.StateType) prefect.FlowRun {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := r.RunOnce(e.t.Context(), e.pool.Name); err != nil {
+			e.t.Fatal(err)
+		}
+		got := e.read(id)
+		if *got.StateType == want {
+			return got
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("run %s is %s, want %s; states:\n%s", id, *got.StateType, want, e.history(id))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func stateMessage(r prefect.FlowRun) string {
+	if r.State == nil || r.State.Message == nil {
+		return ""
+	}
+	return *r.State.Message
+}
+
+func TestReconciler_crashesAKilledProcessWithTheExplanation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	run := e.run(e.longDeployment(300))
+	d, _ := e.dispatcher(t.TempDir())
+	infra := e.submitted(d, run.ID)
+	e.waitState(run.ID, prefect.StateRunning)
+	rec := e.reconciler(d, dispatch.ReconcileConfig{})
+
+	// A running process is left alone.
+	if res, err := rec.RunOnce(t.Context(), e.pool.Name); err != nil || len(res.Runs) != 0 || res.Checked != 1 {
+		t.Fatalf("reconcile of a healthy run = %+v, %v; want it checked and left alone", res, err)
+	}
+	if err := syscall.Kill(pidOf(t, infra), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	got := e.reconcileUntil(rec, run.ID, prefect.StateCrashed)
+	msg := stateMessage(got)
+	if !strings.Contains(msg, "non-zero status code 137") || !strings.Contains(msg, "killed") {
+		t.Errorf("Crashed message = %q; want exit code 137 explained", msg)
+	}
+	if logs := e.logs(run.ID); !strings.Contains(logs, "status code 137") {
+		t.Errorf("run logs lack the crash reason:\n%s", logs)
+	}
+}
+
+func TestReconciler_cancellation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	d, _ := e.dispatcher(t.TempDir())
+	rec := e.reconciler(d, dispatch.ReconcileConfig{CancelGrace: time.Nanosecond})
+	cancelling := prefect.StateCreate{Type: prefect.StateCancelling, Name: "Cancelling", Message: "cancelled by a test"}
+
+	t.Run("a running process is stopped", func(t *testing.T) {
+		run := e.run(e.longDeployment(300))
+		infra := e.submitted(d, run.ID)
+		e.waitState(run.ID, prefect.StateRunning)
+		if _, err := e.api.SetFlowRunState(t.Context(), run.ID, cancelling, false); err != nil {
+			t.Fatal(err)
+		}
+		got := e.reconcileUntil(rec, run.ID, prefect.StateCancelled)
+		if stateMessage(got) != "cancelled by a test" {
+			t.Errorf("Cancelled message = %q; want the Cancelling state's", stateMessage(got))
+		}
+		if err := syscall.Kill(pidOf(t, infra), 0); err == nil {
+			t.Errorf("process %s still runs after the cancellation", infra)
+		}
+		if logs := e.logs(run.ID); !strings.Contains(logs, "was stopped by pushpool") {
+			t.Errorf("run logs lack the stop:\n%s", logs)
+		}
+	})
+	t.Run("a claim with no infrastructure yet", func(t *testing.T) {
+		run := e.run(e.dep)
+		if _, err := e.api.SetFlowRunState(t.Context(), run.ID, prefect.StateCreate{Type: prefect.StatePending}, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.api.SetFlowRunState(t.Context(), run.ID, cancelling, false); err != nil {
+			t.Fatal(err)
+		}
+		e.reconcileUntil(rec, run.ID, prefect.StateCancelled)
+		if logs := e.logs(run.ID); !strings.Contains(logs, "before any infrastructure was started") {
+			t.Errorf("run logs lack the reason:\n%s", logs)
+		}
+	})
+}
+
+func TestReconciler_abandonedClaimIsResubmittedOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	run := e.run(e.dep)
+	// A dispatcher that died between claim and submit leaves exactly this:
+	// the run PENDING, nothing started, no infrastructure recorded.
+	if r, err := e.api.SetFlowRunState(t.Context(), run.ID, prefect.StateCreate{Type: prefect.StatePending, Name: "Pending",
+		StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}, false); err != nil || r.Status != prefect.Accept {
+		t.Fatalf("claim: %+v, %v", r, err)
+	}
+	d, b := e.dispatcher(t.TempDir())
+	if res, _ := d.RunOnce(t.Context(), e.pool.Name); len(res.Runs) != 0 {
+		t.Fatalf("a dispatch pass touched the claimed run: %+v", res.Runs)
+	}
+	// A reconciler within the claim timeout leaves the claim alone.
+	patient := e.reconciler(d, dispatch.ReconcileConfig{ClaimTimeout: time.Hour})
+	if res, err := patient.RunOnce(t.Context(), e.pool.Name); err != nil || len(res.Runs) != 0 {
+		t.Fatalf("reconcile within the claim timeout = %+v, %v; want nothing done", res, err)
+	}
+	// Past it, the claim is rescheduled, and the next pass submits the run once.
+	d2, b2 := e.dispatcherWith(t.TempDir(), dispatch.Config{RecordTimeout: time.Second})
+	late := e.reconciler(d2, dispatch.ReconcileConfig{ClaimTimeout: 2 * time.Second})
+	time.Sleep(2 * time.Second)
+	res, err := late.RunOnce(t.Context(), e.pool.Name)
+	if err != nil || res.Count(dispatch.ActionRescheduled) != 1 {
+		t.Fatalf("reconcile past the claim timeout = %+v, %v; want the run rescheduled", res, err)
+	}
+	e.submitted(d, run.ID)
+	b.Wait()
+	b2.Wait()
+	e.waitState(run.ID, prefect.StateCompleted)
+	data, err := os.ReadFile(e.starts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), run.ID); n != 1 {
+		t.Errorf("run started %d times, want once", n)
+	}
+	if logs := e.logs(run.ID); !strings.Contains(logs, "rescheduled for the next dispatch pass") {
+		t.Errorf("run logs lack the reschedule:\n%s", logs)
+	}
+}
+
+func TestReconciler_abandonedTwiceIsCrashed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	run := e.run(e.dep)
+	if err := e.api.UpdateFlowRunLabels(t.Context(), run.ID, map[string]string{"pushpool.claim-reschedules": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.api.SetFlowRunState(t.Context(), run.ID, prefect.StateCreate{Type: prefect.StatePending}, false); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	d, _ := e.dispatcherWith(t.TempDir(), dispatch.Config{Now: func() time.Time { return now.Add(2 * time.Hour) }})
+	got := e.reconcileUntil(e.reconciler(d, dispatch.ReconcileConfig{ClaimTimeout: time.Hour}), run.ID, prefect.StateCrashed)
+	if !strings.Contains(stateMessage(got), "even after it was rescheduled once") {
+		t.Errorf("Crashed message = %q", stateMessage(got))
+	}
+}
