@@ -58,7 +58,12 @@ func (e *env) reconciler(d *dispatch.Dispatcher, cfg dispatch.ReconcileConfig) *
 // reconcileUntil runs reconcile passes until the run reaches the state type.
 func (e *env) reconcileUntil(r *dispatch.Reconciler, id string, want prefect.StateType) prefect.FlowRun {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	return e.reconcileUntilWithin(r, id, want, 60*time.Second)
+}
+
+func (e *env) reconcileUntilWithin(r *dispatch.Reconciler, id string, want prefect.StateType, within time.Duration) prefect.FlowRun {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		if _, err := r.RunOnce(e.t.Context(), e.pool.Name); err != nil {
 			e.t.Fatal(err)

@@ -339,7 +339,8 @@ func (b *Backend) Status(ctx context.Context, id string) (dispatch.Status, error
 	return dispatch.Status{State: dispatch.StateNotFound, Reason: "the process is gone and no dispatcher on this host recorded its exit"}, nil
 }
 
-// Stop sends SIGTERM to the process group, then SIGKILL after StopGrace.
+// Stop sends SIGTERM (and SIGCONT, for a frozen process) to the process
+// group, then SIGKILL after StopGrace.
 // A process that is already gone counts as stopped.
 func (b *Backend) Stop(ctx context.Context, id string) error {
 	pid, err := b.parseID(id)
@@ -351,6 +352,8 @@ func (b *Backend) Stop(ctx context.Context, id string) error {
 	} else if err != nil {
 		return fmt.Errorf("stop process %s: %w", id, err)
 	}
+	// A stopped (SIGSTOP, frozen) process only acts on SIGTERM once continued.
+	_ = syscall.Kill(-pid, syscall.SIGCONT)
 	deadline := time.NewTimer(b.cfg.StopGrace)
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
