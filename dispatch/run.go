@@ -68,7 +68,7 @@ func (p *pass) flow(ctx context.Context, id string) (prefect.Flow, error) {
 // handle takes one due run from claim to recorded submission.
 func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 	d := p.d
-	res := RunResult{FlowRunID: run.ID, FlowRunName: run.Name, DueAt: dueTime(run)}
+	res := RunResult{FlowRunID: run.ID, FlowRunName: run.Name, DueAt: run.DueTime()}
 	log := d.log.With(slog.String("flow_run_id", run.ID), slog.String("work_pool", p.pool.Name))
 	rl := newRunLog(d.api, run.ID, log)
 	// Whatever happens below, the lines written for the run reach Prefect.
@@ -390,16 +390,6 @@ func failedBeforeClaim(ctx context.Context) Outcome {
 		return Skipped
 	}
 	return Errored
-}
-
-func dueTime(run prefect.FlowRun) time.Time {
-	switch {
-	case run.NextScheduledStartTime != nil:
-		return *run.NextScheduledStartTime
-	case run.ExpectedStartTime != nil:
-		return *run.ExpectedStartTime
-	}
-	return time.Time{}
 }
 
 // asObject turns an API object back into the JSON object the API sent, for

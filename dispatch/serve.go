@@ -113,7 +113,7 @@ func (d *Dispatcher) NextPass(ctx context.Context, pool string, horizon time.Dur
 		if handled[sr.FlowRun.ID] {
 			continue
 		}
-		start := dueTime(sr.FlowRun).Add(-d.cfg.Lookahead)
+		start := sr.FlowRun.DueTime().Add(-d.cfg.Lookahead)
 		if start.Before(now) {
 			start = now
 		}

@@ -96,6 +96,18 @@ type FlowRun struct {
 	JobVariables           map[string]any `json:"job_variables"`
 }
 
+// DueTime is when the run is scheduled to start: its next scheduled start
+// time, else its expected start time, else zero.
+func (r FlowRun) DueTime() time.Time {
+	switch {
+	case r.NextScheduledStartTime != nil:
+		return *r.NextScheduledStartTime
+	case r.ExpectedStartTime != nil:
+		return *r.ExpectedStartTime
+	}
+	return time.Time{}
+}
+
 // FlowRunCreate is the body of CreateFlowRun, for a run without a deployment.
 type FlowRunCreate struct {
 	FlowID     string         `json:"flow_id"`

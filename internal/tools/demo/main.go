@@ -93,7 +93,7 @@ func demo(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("    %d runs due from %s, %s apart\n", len(runs), clock(dueOf(runs[0])), cfg.spacing)
+	fmt.Printf("    %d runs due from %s, %s apart\n", len(runs), clock(runs[0].DueTime()), cfg.spacing)
 
 	step("Running pushpool serve (no worker); its logs and the flows' output follow")
 	serve, err := startServe(bin, srv, work)
@@ -167,16 +167,6 @@ func schedule(ctx context.Context, api *prefect.Client, dep prefect.Deployment, 
 		runs = append(runs, r)
 	}
 	return runs, nil
-}
-
-func dueOf(r prefect.FlowRun) time.Time {
-	if r.NextScheduledStartTime != nil {
-		return *r.NextScheduledStartTime
-	}
-	if r.ExpectedStartTime != nil {
-		return *r.ExpectedStartTime
-	}
-	return time.Time{}
 }
 
 // serveProcess is the running `pushpool serve`.
@@ -298,7 +288,7 @@ func summary(ctx context.Context, api *prefect.Client, runs []prefect.FlowRun) (
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tDUE\tCLAIMED VS DUE\tSTARTED VS DUE\tRAN FOR\tFINAL STATE\tINFRASTRUCTURE")
 	for _, r := range runs {
-		due := dueOf(r)
+		due := r.DueTime()
 		claimed := "-"
 		states, err := api.ReadFlowRunStates(ctx, r.ID)
 		if err != nil {
