@@ -184,9 +184,14 @@ type PassResult struct {
 
 // Count returns how many runs of the pass had the outcome.
 func (r PassResult) Count(o Outcome) int {
+	return countWhere(r.Runs, func(run RunResult) bool { return run.Outcome == o })
+}
+
+// countWhere counts the items for which match is true.
+func countWhere[T any](items []T, match func(T) bool) int {
 	n := 0
-	for _, run := range r.Runs {
-		if run.Outcome == o {
+	for _, it := range items {
+		if match(it) {
 			n++
 		}
 	}

@@ -118,13 +118,7 @@ type ReconcileResult struct {
 
 // Count returns how many runs had the action.
 func (r ReconcileResult) Count(a Action) int {
-	n := 0
-	for _, c := range r.Runs {
-		if c.Action == a {
-			n++
-		}
-	}
-	return n
+	return countWhere(r.Runs, func(c RunCheck) bool { return c.Action == a })
 }
 
 // rescheduleLabel counts how often a run's abandoned claim was rescheduled.
@@ -190,7 +184,7 @@ func (r *Reconciler) check(ctx context.Context, pool string, run prefect.FlowRun
 		return RunCheck{}, false
 	case err != nil:
 		log.WarnContext(ctx, "could not read the infrastructure status; will retry next pass", slog.String("infrastructure_id", pid), slog.String("error", err.Error()))
-		return RunCheck{FlowRunID: run.ID, Action: ActionErrored, Message: err.Error()}, true
+		return errored(run, err)
 	}
 	now := r.d.cfg.Now()
 	switch st.State {
@@ -233,7 +227,7 @@ func (r *Reconciler) heartbeat(ctx context.Context, run prefect.FlowRun, rl *run
 	events, err := r.d.api.ReadEvents(ctx, f, 1)
 	if err != nil {
 		log.WarnContext(ctx, "could not read the run's heartbeats; will retry next pass", slog.String("error", err.Error()))
-		return RunCheck{FlowRunID: run.ID, Action: ActionErrored, Message: err.Error()}, true
+		return errored(run, err)
 	}
 	if len(events) == 0 {
 		return RunCheck{}, false // never sent one: judged by its infrastructure only
@@ -256,15 +250,12 @@ func (r *Reconciler) heartbeat(ctx context.Context, run prefect.FlowRun, rl *run
 // crash proposes CRASHED through orchestration, after re-reading the run so
 // that a state written meanwhile (the flow finishing) is never overwritten.
 func (r *Reconciler) crash(ctx context.Context, seen prefect.FlowRun, rl *runLog, msg string) (RunCheck, bool) {
-	if changed, err := r.stateChanged(ctx, seen); err != nil || changed {
-		if err != nil {
-			return RunCheck{FlowRunID: seen.ID, Action: ActionErrored, Message: err.Error()}, true
-		}
-		return RunCheck{}, false
+	if c, acted, ok := r.unchanged(ctx, seen); !ok {
+		return c, acted
 	}
 	res, err := r.d.api.SetFlowRunState(ctx, seen.ID, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: msg}, false)
 	if err != nil {
-		return RunCheck{FlowRunID: seen.ID, Action: ActionErrored, Message: fmt.Sprintf("set flow run %s Crashed: %v", seen.ID, err)}, true
+		return errored(seen, fmt.Errorf("set flow run %s Crashed: %w", seen.ID, err))
 	}
 	if res.Status != prefect.Accept {
 		return RunCheck{}, false // orchestration knew better (the run moved on)
@@ -273,13 +264,21 @@ func (r *Reconciler) crash(ctx context.Context, seen prefect.FlowRun, rl *runLog
 	return RunCheck{FlowRunID: seen.ID, Action: ActionCrashed, Message: msg}, true
 }
 
-// stateChanged reports whether the run's state is no longer the one seen.
-func (r *Reconciler) stateChanged(ctx context.Context, seen prefect.FlowRun) (bool, error) {
+// unchanged re-reads the run before a write: ok is true only when its state
+// is still the one seen. Otherwise the check ends: with nothing done when the
+// run moved on (it finished meanwhile), or errored when it cannot be read.
+func (r *Reconciler) unchanged(ctx context.Context, seen prefect.FlowRun) (c RunCheck, acted, ok bool) {
 	now, err := r.d.api.ReadFlowRun(ctx, seen.ID)
 	if err != nil {
-		return false, fmt.Errorf("re-read flow run %s: %w", seen.ID, err)
+		c, acted = errored(seen, fmt.Errorf("re-read flow run %s: %w", seen.ID, err))
+		return c, acted, false
 	}
-	return now.State == nil || seen.State == nil || now.State.ID != seen.State.ID, nil
+	return RunCheck{}, false, now.State != nil && seen.State != nil && now.State.ID == seen.State.ID
+}
+
+// errored ends a check that failed; the next pass tries again.
+func errored(run prefect.FlowRun, err error) (RunCheck, bool) {
+	return RunCheck{FlowRunID: run.ID, Action: ActionErrored, Message: err.Error()}, true
 }
 
 // cancel settles a CANCELLING run: its infrastructure is stopped (after
@@ -297,7 +296,7 @@ func (r *Reconciler) cancel(ctx context.Context, run prefect.FlowRun, rl *runLog
 		case errors.Is(err, ErrForeign):
 			return RunCheck{}, false
 		case err != nil:
-			return RunCheck{FlowRunID: run.ID, Action: ActionErrored, Message: err.Error()}, true
+			return errored(run, err)
 		case st.State == StateExited || st.State == StateNotFound:
 			msg = fmt.Sprintf("Flow run infrastructure %s had already stopped; the cancellation is complete.", pid)
 		default:
@@ -306,16 +305,13 @@ func (r *Reconciler) cancel(ctx context.Context, run prefect.FlowRun, rl *runLog
 			}
 			if err := r.d.backend.Stop(ctx, pid); err != nil {
 				log.WarnContext(ctx, "could not stop the infrastructure of a cancelling run; will retry next pass", slog.String("error", err.Error()))
-				return RunCheck{FlowRunID: run.ID, Action: ActionErrored, Message: fmt.Sprintf("stop infrastructure %s: %v", pid, err)}, true
+				return errored(run, fmt.Errorf("stop infrastructure %s: %w", pid, err))
 			}
 			msg = fmt.Sprintf("Flow run infrastructure %s was stopped by pushpool worker %q.", pid, r.d.cfg.WorkerName)
 		}
 	}
-	if changed, err := r.stateChanged(ctx, run); err != nil || changed {
-		if err != nil {
-			return RunCheck{FlowRunID: run.ID, Action: ActionErrored, Message: err.Error()}, true
-		}
-		return RunCheck{}, false
+	if c, acted, ok := r.unchanged(ctx, run); !ok {
+		return c, acted
 	}
 	// As Prefect's worker: the Cancelling state becomes Cancelled, keeping its
 	// message (who cancelled and why).
@@ -324,7 +320,7 @@ func (r *Reconciler) cancel(ctx context.Context, run prefect.FlowRun, rl *runLog
 		state.Message = *run.State.Message
 	}
 	if _, err := r.d.api.SetFlowRunState(ctx, run.ID, state, true); err != nil {
-		return RunCheck{FlowRunID: run.ID, Action: ActionErrored, Message: fmt.Sprintf("set flow run %s Cancelled: %v", run.ID, err)}, true
+		return errored(run, fmt.Errorf("set flow run %s Cancelled: %w", run.ID, err))
 	}
 	rl.add(prefect.LogInfo, msg)
 	return RunCheck{FlowRunID: run.ID, Action: ActionCancelled, Message: msg}, true
@@ -345,21 +341,18 @@ func (r *Reconciler) abandonedClaim(ctx context.Context, run prefect.FlowRun, rl
 		return r.crash(ctx, run, rl, fmt.Sprintf("Flow run was claimed at %s but no infrastructure was recorded for it within %s, even after it was rescheduled once: the dispatchers claiming it fail between claim and submit. Look at the dispatcher's logs.",
 			claimed.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout))
 	}
-	if changed, err := r.stateChanged(ctx, run); err != nil || changed {
-		if err != nil {
-			return RunCheck{FlowRunID: run.ID, Action: ActionErrored, Message: err.Error()}, true
-		}
-		return RunCheck{}, false
+	if c, acted, ok := r.unchanged(ctx, run); !ok {
+		return c, acted
 	}
 	if err := r.d.api.UpdateFlowRunLabels(ctx, run.ID, map[string]string{rescheduleLabel: strconv.Itoa(n + 1)}); err != nil {
-		return RunCheck{FlowRunID: run.ID, Action: ActionErrored, Message: fmt.Sprintf("label flow run %s: %v", run.ID, err)}, true
+		return errored(run, fmt.Errorf("label flow run %s: %w", run.ID, err))
 	}
 	msg := fmt.Sprintf("Flow run was claimed at %s but no infrastructure was recorded for it within %s (its dispatcher stopped between claim and submit); it is rescheduled for the next dispatch pass.",
 		claimed.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout)
 	now := r.d.cfg.Now().UTC()
 	if _, err := r.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StateScheduled, Name: "Scheduled", Message: msg,
 		StateDetails: prefect.StateDetails{ScheduledTime: &now}}, true); err != nil {
-		return RunCheck{FlowRunID: run.ID, Action: ActionErrored, Message: fmt.Sprintf("reschedule flow run %s: %v", run.ID, err)}, true
+		return errored(run, fmt.Errorf("reschedule flow run %s: %w", run.ID, err))
 	}
 	rl.add(prefect.LogWarning, msg)
 	return RunCheck{FlowRunID: run.ID, Action: ActionRescheduled, Message: msg}, true
