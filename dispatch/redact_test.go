@@ -54,7 +54,7 @@ func TestSecretSet_redact(t *testing.T) {
 			for _, v := range tt.extra {
 				s.add(v)
 			}
-			got := s.redact(tt.in, "")
+			got := s.redactor().redact(tt.in, "")
 			if !reflect.DeepEqual(got, tt.out) {
 				t.Errorf("redact =\n  %#v\nwant\n  %#v", got, tt.out)
 			}

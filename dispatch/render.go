@@ -59,7 +59,7 @@ func (d *Dispatcher) Render(ctx context.Context, flowRunID string) (Job, error) 
 	if err != nil {
 		return Job{}, fmt.Errorf("render the job of flow run %s from work pool %q: %w", flowRunID, pool.Name, err)
 	}
-	job.Configuration, _ = secrets.redact(job.Configuration, "").(map[string]any)
+	job.Configuration, _ = secrets.redactor().redact(job.Configuration, "").(map[string]any)
 	return job, nil
 }
 
@@ -137,9 +137,22 @@ func (s *secretSet) addLeaves(v any) {
 	}
 }
 
+// redactor returns the collected secrets, longest first, so that a secret
+// containing another is replaced whole.
+func (s *secretSet) redactor() redactor {
+	s.mu.Lock()
+	values := append([]string(nil), s.values...)
+	s.mu.Unlock()
+	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
+	return redactor(values)
+}
+
+// redactor replaces secret values, longest first.
+type redactor []string
+
 // redact returns a copy of v with secrets replaced; key is v's key in its
 // parent map, which decides for env entries.
-func (s *secretSet) redact(v any, key string) any {
+func (rd redactor) redact(v any, key string) any {
 	switch t := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(t))
@@ -148,28 +161,23 @@ func (s *secretSet) redact(v any, key string) any {
 				out[k] = Redacted
 				continue
 			}
-			out[k] = s.redact(c, k)
+			out[k] = rd.redact(c, k)
 		}
 		return out
 	case []any:
 		out := make([]any, len(t))
 		for i, c := range t {
-			out[i] = s.redact(c, key)
+			out[i] = rd.redact(c, key)
 		}
 		return out
 	case string:
-		return s.redactString(t)
+		return rd.redactString(t)
 	}
 	return v
 }
 
-func (s *secretSet) redactString(str string) string {
-	s.mu.Lock()
-	values := append([]string(nil), s.values...)
-	s.mu.Unlock()
-	// Longest first, so a secret containing another is replaced whole.
-	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
-	for _, v := range values {
+func (rd redactor) redactString(str string) string {
+	for _, v := range rd {
 		switch {
 		case str == v:
 			return Redacted
