@@ -295,6 +295,7 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 // app is a connected command: the Prefect client and the settings.
 type app struct {
 	opts   options
+	conn   prefect.Config // as read from the environment, for the jobs' settings
 	api    *prefect.Client
 	lookup func(string) (string, bool)
 	log    *slog.Logger
@@ -312,16 +313,17 @@ func newApp(opts options, lookup func(string) (string, bool), logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	return &app{opts: opts, api: api, lookup: lookup, log: logger}, nil
+	return &app{opts: opts, conn: cfg, api: api, lookup: lookup, log: logger}, nil
 }
 
 // settingsEnv is what a worker passes its jobs of its own Prefect settings.
 func (a *app) settingsEnv() map[string]string {
-	env := map[string]string{prefect.EnvAPIURL: a.opts.apiURL}
-	for _, k := range []string{prefect.EnvAPIKey, prefect.EnvAuthString} {
-		if v, ok := a.lookup(k); ok && v != "" {
-			env[k] = v
-		}
+	env := map[string]string{prefect.EnvAPIURL: a.conn.URL}
+	if a.conn.APIKey != "" {
+		env[prefect.EnvAPIKey] = a.conn.APIKey
+	}
+	if a.conn.AuthString != "" {
+		env[prefect.EnvAuthString] = a.conn.AuthString
 	}
 	return env
 }
