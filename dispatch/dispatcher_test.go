@@ -163,6 +163,14 @@ func (e *env) history(id string) string {
 	return b.String()
 }
 
+// wantLog fails the test unless the run's logs in Prefect contain text.
+func (e *env) wantLog(id, text string) {
+	e.t.Helper()
+	if logs := e.logs(id); !strings.Contains(logs, text) {
+		e.t.Errorf("logs of run %s lack %q:\n%s", id, text, logs)
+	}
+}
+
 func (e *env) logs(id string) string {
 	e.t.Helper()
 	logs, err := e.api.ReadFlowRunLogs(e.t.Context(), id)
@@ -198,9 +206,7 @@ func TestDispatcher_RunOnce_submitsAndRecords(t *testing.T) {
 	}
 	b.Wait()
 	e.waitState(run.ID, prefect.StateCompleted)
-	if logs := e.logs(run.ID); !strings.Contains(logs, "submitted to infrastructure "+res.Runs[0].InfrastructureID) {
-		t.Errorf("run logs lack the submission line:\n%s", logs)
-	}
+	e.wantLog(run.ID, "submitted to infrastructure "+res.Runs[0].InfrastructureID)
 	// A second pass finds nothing to do.
 	if res, err := d.RunOnce(t.Context(), e.pool.Name); err != nil || len(res.Runs) != 0 {
 		t.Errorf("second pass = %+v, %v; want nothing", res, err)
@@ -310,9 +316,7 @@ func TestDispatcher_RunOnce_crashesRunsThatCannotStart(t *testing.T) {
 		!strings.Contains(*got.State.Message, "no-such-binary-for-pushpool") {
 		t.Errorf("state = %s %v, want Crashed naming the command", *got.StateType, got.State.Message)
 	}
-	if logs := e.logs(run.ID); !strings.Contains(logs, "not found on this host's PATH") {
-		t.Errorf("run logs lack the reason:\n%s", logs)
-	}
+	e.wantLog(run.ID, "not found on this host's PATH")
 }
 
 func TestDispatcher_RunOnce_invalidJobVariablesNameTheVariable(t *testing.T) {

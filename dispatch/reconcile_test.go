@@ -107,9 +107,7 @@ func TestReconciler_crashesAKilledProcessWithTheExplanation(t *testing.T) {
 	if !strings.Contains(msg, "non-zero status code 137") || !strings.Contains(msg, "killed") {
 		t.Errorf("Crashed message = %q; want exit code 137 explained", msg)
 	}
-	if logs := e.logs(run.ID); !strings.Contains(logs, "status code 137") {
-		t.Errorf("run logs lack the crash reason:\n%s", logs)
-	}
+	e.wantLog(run.ID, "status code 137")
 }
 
 func TestReconciler_cancellation(t *testing.T) {
@@ -133,9 +131,7 @@ func TestReconciler_cancellation(t *testing.T) {
 		if err := syscall.Kill(pidOf(t, infra), 0); err == nil {
 			t.Errorf("process %s still runs after the cancellation", infra)
 		}
-		if logs := e.logs(run.ID); !strings.Contains(logs, "was stopped by pushpool") {
-			t.Errorf("run logs lack the stop:\n%s", logs)
-		}
+		e.wantLog(run.ID, "was stopped by pushpool")
 	})
 	t.Run("a claim with no infrastructure yet", func(t *testing.T) {
 		run := e.run(e.dep)
@@ -146,9 +142,7 @@ func TestReconciler_cancellation(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.reconcileUntil(rec, run.ID, prefect.StateCancelled)
-		if logs := e.logs(run.ID); !strings.Contains(logs, "before any infrastructure was started") {
-			t.Errorf("run logs lack the reason:\n%s", logs)
-		}
+		e.wantLog(run.ID, "before any infrastructure was started")
 	})
 }
 
@@ -190,9 +184,7 @@ func TestReconciler_abandonedClaimIsResubmittedOnce(t *testing.T) {
 	if n := strings.Count(string(data), run.ID); n != 1 {
 		t.Errorf("run started %d times, want once", n)
 	}
-	if logs := e.logs(run.ID); !strings.Contains(logs, "rescheduled for the next dispatch pass") {
-		t.Errorf("run logs lack the reschedule:\n%s", logs)
-	}
+	e.wantLog(run.ID, "rescheduled for the next dispatch pass")
 }
 
 func TestReconciler_abandonedTwiceIsCrashed(t *testing.T) {
