@@ -3,6 +3,7 @@ package template
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"sort"
@@ -360,9 +361,7 @@ func setInDict(dst map[string]any, path string, value any) error {
 // sides merge recursively, anything else from merge wins.
 func deepMerge(dst, merge map[string]any) map[string]any {
 	out := make(map[string]any, len(dst)+len(merge))
-	for k, v := range dst {
-		out[k] = v
-	}
+	maps.Copy(out, dst)
 	for k, v := range merge {
 		a, aok := out[k].(map[string]any)
 		b, bok := v.(map[string]any)
@@ -378,12 +377,8 @@ func deepMerge(dst, merge map[string]any) map[string]any {
 // union is Python's dict | dict: a shallow merge where b wins.
 func union(a, b map[string]any) map[string]any {
 	out := make(map[string]any, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
+	maps.Copy(out, a)
+	maps.Copy(out, b)
 	return out
 }
 
