@@ -36,8 +36,12 @@ type Job struct {
 	FlowRunID string
 	// FlowRunName and FlowName are for naming infrastructure readably.
 	FlowRunName, FlowName string
-	// WorkPool and WorkPoolType name the pool the run came from.
-	WorkPool, WorkPoolType string
+	// FlowID is the run's flow; DeploymentID its deployment, empty when the
+	// run has none. Backends key per-deployment resources (an ECS task
+	// definition family) on them as Prefect's workers do.
+	FlowID, DeploymentID string
+	// WorkPool, WorkPoolID and WorkPoolType describe the pool the run came from.
+	WorkPool, WorkPoolID, WorkPoolType string
 	// Configuration is the job configuration rendered from the pool's base
 	// job template and prepared for the run (env, labels, name, command), as
 	// Prefect's worker would hand it to its run method.

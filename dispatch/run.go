@@ -316,8 +316,9 @@ func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flo
 		return Job{}, err
 	}
 	return Job{
-		FlowRunID: run.ID, FlowRunName: run.Name, FlowName: flow.Name,
-		WorkPool: p.pool.Name, WorkPoolType: p.pool.Type,
+		FlowRunID: run.ID, FlowRunName: run.Name, FlowName: flow.Name, FlowID: flow.ID,
+		DeploymentID: info.DeploymentID,
+		WorkPool: p.pool.Name, WorkPoolID: p.pool.ID, WorkPoolType: p.pool.Type,
 		Configuration: template.Prepare(cfg, info),
 	}, nil
 }
