@@ -318,7 +318,7 @@ func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flo
 	return Job{
 		FlowRunID: run.ID, FlowRunName: run.Name, FlowName: flow.Name, FlowID: flow.ID,
 		DeploymentID: info.DeploymentID,
-		WorkPool: p.pool.Name, WorkPoolID: p.pool.ID, WorkPoolType: p.pool.Type,
+		WorkPool:     p.pool.Name, WorkPoolID: p.pool.ID, WorkPoolType: p.pool.Type,
 		Configuration: template.Prepare(cfg, info),
 	}, nil
 }
