@@ -114,6 +114,9 @@ type Dispatcher struct {
 	api     API
 	backend Backend
 	log     *slog.Logger
+	// dieAfterClaim, set only by tests, makes a pass stop dead after a run's
+	// claim is confirmed, as a dispatcher killed between claim and submit.
+	dieAfterClaim func(flowRunID string) bool
 }
 
 // New returns a Dispatcher. logger receives one structured line per decision.

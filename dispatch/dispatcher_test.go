@@ -20,7 +20,10 @@ import (
 var srv *localstack.Prefect
 
 func TestMain(m *testing.M) {
-	os.Exit(localstack.RunTestsWithPrefect(m, localstack.PrefectOptions{}, func(p *localstack.Prefect) { srv = p }))
+	// The foreman checks worker health every second instead of every 15, so
+	// the pool-status test sees NOT_READY within seconds of the last pass.
+	opts := localstack.PrefectOptions{Env: map[string]string{"PREFECT_SERVER_SERVICES_FOREMAN_LOOP_SECONDS": "1"}}
+	os.Exit(localstack.RunTestsWithPrefect(m, opts, func(p *localstack.Prefect) { srv = p }))
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -500,4 +503,46 @@ func TestDispatcher_RunOnce_contextEndingMidPassLeavesNoClaimUnrecorded(t *testi
 		}
 	}
 	t.Logf("%d submitted, %d skipped, %d not reached", res.Count(dispatch.Submitted), res.Count(dispatch.Skipped), runs-len(res.Runs))
+}
+
+// TestDispatcher_poolReadyWhilePassesRun: every pass heartbeats for the
+// pool, so Prefect shows it READY while passes run and NOT_READY once they
+// stop (after three missed heartbeat intervals), as with a worker.
+func TestDispatcher_poolReadyWhilePassesRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	status := func() string {
+		p, err := e.api.ReadWorkPool(t.Context(), e.pool.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Status
+	}
+	if s := status(); s != "NOT_READY" {
+		t.Fatalf("a new pool is %s, want NOT_READY", s)
+	}
+	d, _ := e.dispatcherWith(t.TempDir(), dispatch.Config{HeartbeatInterval: time.Second})
+	for range 4 {
+		if _, err := d.RunOnce(t.Context(), e.pool.Name); err != nil {
+			t.Fatal(err)
+		}
+		if s := status(); s != "READY" {
+			t.Fatalf("the pool is %s while passes run, want READY", s)
+		}
+		time.Sleep(time.Second)
+	}
+	workers, err := e.api.ListWorkers(t.Context(), e.pool.Name)
+	if err != nil || len(workers) != 1 || workers[0].Status != "ONLINE" {
+		t.Fatalf("workers of the pool = %+v, %v; want one ONLINE worker", workers, err)
+	}
+	stopped := time.Now()
+	for status() != "NOT_READY" {
+		if time.Since(stopped) > 30*time.Second {
+			t.Fatalf("the pool is still READY %s after the last pass", time.Since(stopped).Round(time.Second))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if since := time.Since(stopped); since < 2*time.Second {
+		t.Errorf("the pool went NOT_READY %s after the last pass, before three heartbeat intervals", since)
+	}
 }

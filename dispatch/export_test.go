@@ -13,3 +13,8 @@ func (r *Reconciler) CrashIfUnchanged(ctx context.Context, snapshot prefect.Flow
 	defer rl.flush(ctx)
 	return r.crash(ctx, snapshot, rl, msg)
 }
+
+// DieAfterClaim makes d behave, for the runs die selects, like a dispatcher
+// killed between claim and submit: the run is claimed (PENDING) and nothing
+// else happens.
+func (d *Dispatcher) DieAfterClaim(die func(flowRunID string) bool) { d.dieAfterClaim = die }

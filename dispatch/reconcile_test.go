@@ -150,11 +150,15 @@ func TestReconciler_abandonedClaimIsResubmittedOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	run := e.run(e.dep)
-	// A dispatcher that died between claim and submit leaves exactly this:
-	// the run PENDING, nothing started, no infrastructure recorded.
-	if r, err := e.api.SetFlowRunState(t.Context(), run.ID, prefect.StateCreate{Type: prefect.StatePending, Name: "Pending",
-		StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}, false); err != nil || r.Status != prefect.Accept {
-		t.Fatalf("claim: %+v, %v", r, err)
+	// A dispatcher killed between claim and submit: the run is PENDING,
+	// nothing started, no infrastructure recorded.
+	dead, _ := e.dispatcher(t.TempDir())
+	dead.DieAfterClaim(func(string) bool { return true })
+	if res, err := dead.RunOnce(t.Context(), e.pool.Name); err != nil || res.Count(dispatch.Skipped) != 1 {
+		t.Fatalf("the dying pass = %+v, %v; want the run claimed and skipped", res, err)
+	}
+	if got := e.read(run.ID); got.State.Type != prefect.StatePending || (got.InfrastructurePID != nil && *got.InfrastructurePID != "") {
+		t.Fatalf("after the dispatcher died the run is %s with pid %v; want PENDING without infrastructure", got.State.Type, got.InfrastructurePID)
 	}
 	d, b := e.dispatcher(t.TempDir())
 	if res, _ := d.RunOnce(t.Context(), e.pool.Name); len(res.Runs) != 0 {
@@ -174,6 +178,10 @@ func TestReconciler_abandonedClaimIsResubmittedOnce(t *testing.T) {
 		t.Fatalf("reconcile past the claim timeout = %+v, %v; want the run rescheduled", res, err)
 	}
 	e.submitted(d, run.ID)
+	// Further passes and reconciles find nothing left to do for the run.
+	if res, _ := d2.RunOnce(t.Context(), e.pool.Name); res.Count(dispatch.Submitted) != 0 {
+		t.Errorf("a later pass submitted again: %+v", res.Runs)
+	}
 	b.Wait()
 	b2.Wait()
 	e.waitState(run.ID, prefect.StateCompleted)

@@ -116,6 +116,10 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 		res.Outcome, res.Err = outcome, err
 		return res
 	}
+	if d.dieAfterClaim != nil && d.dieAfterClaim(run.ID) {
+		res.Outcome = Skipped
+		return res
+	}
 
 	job, err := p.render(fctx, run, flow, dep, nil)
 	if err != nil {
