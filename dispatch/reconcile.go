@@ -186,6 +186,12 @@ func (r *Reconciler) check(ctx context.Context, pool string, run prefect.FlowRun
 		log.WarnContext(ctx, "could not read the infrastructure status; will retry next pass", slog.String("infrastructure_id", pid), slog.String("error", err.Error()))
 		return errored(run, err)
 	}
+	return r.judge(ctx, run, pid, st, rl, log)
+}
+
+// judge decides about a PENDING or RUNNING run given what its
+// infrastructure reports.
+func (r *Reconciler) judge(ctx context.Context, run prefect.FlowRun, pid string, st Status, rl *runLog, log *slog.Logger) (RunCheck, bool) {
 	now := r.d.cfg.Now()
 	switch st.State {
 	case StateExited:
@@ -214,6 +220,69 @@ func (r *Reconciler) check(ctx context.Context, pool string, run prefect.FlowRun
 		}
 	}
 	return RunCheck{}, false
+}
+
+// InfraEvent is a report about one flow run's infrastructure that the
+// platform pushed (an ECS task state change through EventBridge, a Cloud
+// Run execution event), so a function need not poll Backend.Status.
+type InfraEvent struct {
+	// FlowRunID is the run the infrastructure belongs to, as its tags or
+	// labels say.
+	FlowRunID string
+	// InfrastructureID is the infrastructure's id in the backend's
+	// infrastructure_pid format.
+	InfrastructureID string
+	// Status is what the event says the infrastructure is doing.
+	Status Status
+}
+
+// Observe applies a pushed infrastructure event to its flow run with the same
+// rules RunOnce applies to a polled status. An event about other
+// infrastructure than the run's recorded one (an earlier attempt), or about
+// a run that is not PENDING, RUNNING or CANCELLING, changes nothing. A
+// PENDING run with no infrastructure recorded (its dispatcher died after
+// submitting) gets the event's infrastructure recorded first. acted is false
+// when nothing needed doing.
+func (r *Reconciler) Observe(ctx context.Context, ev InfraEvent) (c RunCheck, acted bool, err error) {
+	if ev.FlowRunID == "" || ev.InfrastructureID == "" {
+		return RunCheck{}, false, fmt.Errorf("infrastructure event %+v names no flow run or no infrastructure: only infrastructure started by pushpool (tagged with its flow run id) can be observed", ev)
+	}
+	run, err := r.d.api.ReadFlowRun(ctx, ev.FlowRunID)
+	if prefect.IsNotFound(err) {
+		return RunCheck{}, false, nil // deleted: nothing to settle
+	}
+	if err != nil {
+		return RunCheck{}, false, fmt.Errorf("read flow run %s for an event of infrastructure %s: %w", ev.FlowRunID, ev.InfrastructureID, err)
+	}
+	if run.State == nil {
+		return RunCheck{}, false, nil
+	}
+	log := r.d.log.With(slog.String("flow_run_id", run.ID), slog.String("infrastructure_id", ev.InfrastructureID))
+	rl := newRunLog(r.d.api, run.ID, log)
+	defer rl.flush(context.WithoutCancel(ctx))
+	recorded := ""
+	if run.InfrastructurePID != nil {
+		recorded = *run.InfrastructurePID
+	}
+	switch {
+	case recorded != "" && recorded != ev.InfrastructureID:
+		log.DebugContext(ctx, "event about other infrastructure than the run's; ignored", slog.String("recorded", recorded))
+		return RunCheck{}, false, nil
+	case run.State.Type == prefect.StateCancelling:
+		c, acted := r.cancel(ctx, run, rl, log)
+		return c, acted, nil
+	case run.State.Type != prefect.StatePending && run.State.Type != prefect.StateRunning:
+		return RunCheck{}, false, nil
+	case recorded == "":
+		pid := ev.InfrastructureID
+		if err := r.d.api.UpdateFlowRun(ctx, run.ID, prefect.FlowRunUpdate{InfrastructurePID: &pid}); err != nil {
+			return RunCheck{}, false, fmt.Errorf("record infrastructure %s on flow run %s: %w", pid, run.ID, err)
+		}
+		run.InfrastructurePID = &pid
+		rl.add(prefect.LogInfo, fmt.Sprintf("Infrastructure %s reported by the platform was recorded on the flow run (its dispatcher had not recorded it).", pid))
+	}
+	c, acted = r.judge(ctx, run, ev.InfrastructureID, ev.Status, rl, log)
+	return c, acted, nil
 }
 
 // heartbeat crashes a RUNNING run whose heartbeats stopped, and stops its

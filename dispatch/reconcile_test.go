@@ -212,3 +212,64 @@ func TestReconciler_abandonedTwiceIsCrashed(t *testing.T) {
 		t.Errorf("Crashed message = %q", stateMessage(got))
 	}
 }
+
+// TestReconciler_Observe applies pushed infrastructure events with the
+// polling rules: a stale event changes nothing, a failure event crashes the
+// run with the platform's reason, and an event for a run whose dispatcher
+// died before recording its infrastructure records it first.
+func TestReconciler_Observe(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	dep := e.longDeployment(300)
+	d, b := e.dispatcher(t.TempDir())
+	t.Cleanup(func() { b.StopAll(t.Context()); b.Wait() })
+	rec := e.reconciler(d, dispatch.ReconcileConfig{})
+	oom := dispatch.Status{State: dispatch.StateExited, ExitCode: 137, Reason: "OutOfMemoryError: Container killed due to memory usage"}
+
+	run := e.run(dep)
+	infra := e.submitted(d, run.ID)
+	e.waitState(run.ID, prefect.StateRunning)
+	// An event about other infrastructure (an earlier attempt) is ignored.
+	if c, acted, err := rec.Observe(t.Context(), dispatch.InfraEvent{FlowRunID: run.ID, InfrastructureID: "elsewhere:1", Status: oom}); err != nil || acted {
+		t.Fatalf("Observe of a stale event = %+v, %v, %v; want nothing done", c, acted, err)
+	}
+	// A running report of a running run needs nothing.
+	if c, acted, err := rec.Observe(t.Context(), dispatch.InfraEvent{FlowRunID: run.ID, InfrastructureID: infra,
+		Status: dispatch.Status{State: dispatch.StateRunning}}); err != nil || acted {
+		t.Fatalf("Observe of a running report = %+v, %v, %v; want nothing done", c, acted, err)
+	}
+	c, acted, err := rec.Observe(t.Context(), dispatch.InfraEvent{FlowRunID: run.ID, InfrastructureID: infra, Status: oom})
+	if err != nil || !acted || c.Action != dispatch.ActionCrashed {
+		t.Fatalf("Observe of an OOM exit = %+v, %v, %v; want the run crashed", c, acted, err)
+	}
+	msg := stateMessage(e.read(run.ID))
+	if !strings.Contains(msg, "137") || !strings.Contains(msg, "OutOfMemoryError") {
+		t.Errorf("Crashed message = %q; want the exit code and the platform's reason", msg)
+	}
+	// Repeated delivery of the same event changes nothing more.
+	if _, acted, err := rec.Observe(t.Context(), dispatch.InfraEvent{FlowRunID: run.ID, InfrastructureID: infra, Status: oom}); err != nil || acted {
+		t.Errorf("a redelivered event acted again (%v, %v)", acted, err)
+	}
+
+	// A claimed run whose dispatcher died before recording: the event's
+	// infrastructure is recorded, then judged.
+	orphan := e.run(dep)
+	if r, err := e.api.SetFlowRunState(t.Context(), orphan.ID, prefect.StateCreate{Type: prefect.StatePending, Name: "Pending",
+		StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}, false); err != nil || r.Status != prefect.Accept {
+		t.Fatalf("claim: %+v, %v", r, err)
+	}
+	fail := dispatch.Status{State: dispatch.StateExited, ExitCode: 1, Reason: "Essential container in task exited"}
+	c, acted, err = rec.Observe(t.Context(), dispatch.InfraEvent{FlowRunID: orphan.ID, InfrastructureID: "cluster::arn:aws:ecs:us-east-1:123456789012:task/cluster/abc", Status: fail})
+	if err != nil || !acted || c.Action != dispatch.ActionCrashed {
+		t.Fatalf("Observe for an unrecorded run = %+v, %v, %v; want it crashed", c, acted, err)
+	}
+	got := e.read(orphan.ID)
+	if got.InfrastructurePID == nil || !strings.HasSuffix(*got.InfrastructurePID, "task/cluster/abc") {
+		t.Errorf("infrastructure_pid = %v; want the event's infrastructure recorded", got.InfrastructurePID)
+	}
+	e.wantLog(orphan.ID, "recorded on the flow run")
+
+	if _, _, err := rec.Observe(t.Context(), dispatch.InfraEvent{InfrastructureID: infra, Status: oom}); err == nil {
+		t.Error("Observe of an event without a flow run id succeeded; want an error")
+	}
+}
