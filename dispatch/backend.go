@@ -77,6 +77,14 @@ type Status struct {
 	ExitedAt time.Time
 }
 
+// Sweeper is implemented by backends whose platform keeps resources after
+// a job finishes (Cloud Run jobs, which count against a per-project cap):
+// Sweep removes the finished ones pushpool left behind and reports how many.
+// The reconciler calls it once per pass.
+type Sweeper interface {
+	Sweep(ctx context.Context) (removed int, err error)
+}
+
 // ErrRetryable marks a backend error that a later attempt may cure
 // (throttling, a transient outage). Anything else is permanent for the run.
 var ErrRetryable = errors.New("retryable")

@@ -114,6 +114,8 @@ type ReconcileResult struct {
 	Pool    string
 	Checked int
 	Runs    []RunCheck
+	// Swept counts the finished jobs' resources removed by a Sweeper backend.
+	Swept int
 }
 
 // Count returns how many runs had the action.
@@ -156,6 +158,13 @@ func (r *Reconciler) RunOnce(ctx context.Context, pool string) (ReconcileResult,
 		})
 	}
 	wg.Wait()
+	if sw, ok := r.d.backend.(Sweeper); ok {
+		n, err := sw.Sweep(ctx)
+		res.Swept = n
+		if err != nil {
+			r.d.log.WarnContext(ctx, "could not remove the resources of finished jobs; will retry next pass", slog.String("work_pool", pool), slog.String("error", err.Error()))
+		}
+	}
 	return res, nil
 }
 

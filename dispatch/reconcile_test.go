@@ -1,6 +1,7 @@
 package dispatch_test
 
 import (
+	"context"
 	"os"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pushpool/pushpool/dispatch"
+	"github.com/pushpool/pushpool/dispatch/backend/process"
 	"github.com/pushpool/pushpool/dispatch/prefect"
 )
 
@@ -271,5 +273,31 @@ func TestReconciler_Observe(t *testing.T) {
 
 	if _, _, err := rec.Observe(t.Context(), dispatch.InfraEvent{InfrastructureID: infra, Status: oom}); err == nil {
 		t.Error("Observe of an event without a flow run id succeeded; want an error")
+	}
+}
+
+// sweeper is a process backend that also sweeps, counting its calls.
+type sweeper struct {
+	*process.Backend
+	calls int
+}
+
+func (s *sweeper) Sweep(context.Context) (int, error) { s.calls++; return 2, nil }
+
+func TestReconciler_RunOnce_sweepsFinishedJobs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	b, err := process.New(process.Config{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &sweeper{Backend: b}
+	d, err := dispatch.New(dispatch.Config{}, e.api, sw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.reconciler(d, dispatch.ReconcileConfig{}).RunOnce(t.Context(), e.pool.Name)
+	if err != nil || res.Swept != 2 || sw.calls != 1 {
+		t.Errorf("reconcile with a sweeping backend = %+v, %v after %d Sweep calls; want one call and Swept 2", res, err, sw.calls)
 	}
 }
