@@ -1,0 +1,382 @@
+package ecs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/pushpool/pushpool/dispatch"
+)
+
+// Submit registers (or reuses) the run's task definition and runs its task,
+// unless a task started for the run already exists: ECS tasks carry the
+// flow run id as startedBy and RunTask's clientToken, so a resubmission
+// finds the first task instead of starting a second. It returns the
+// infrastructure_pid "<cluster>::<task ARN>", with the cluster as configured
+// or, when none is, the task's cluster ARN.
+func (b *Backend) Submit(ctx context.Context, job dispatch.Job) (string, error) {
+	log := b.log.With(slog.String("flow_run_id", job.FlowRunID), slog.String("work_pool", job.WorkPool))
+	c, err := parseJobConfig(job.Configuration)
+	if err != nil {
+		return "", fmt.Errorf("flow run %s: invalid ECS job configuration: %w", job.FlowRunID, err)
+	}
+	awsCfg, err := b.awsConfigFor(ctx, c.credentials)
+	if err != nil {
+		return "", fmt.Errorf("flow run %s: %w", job.FlowRunID, err)
+	}
+	api := b.ecsClient(awsCfg)
+	cluster := c.cluster
+	if cluster == "" {
+		cluster = asString(c.taskRunRequest["cluster"])
+	}
+
+	if pid, ok, err := b.existingTask(ctx, api, job.FlowRunID, cluster, c.cluster); err != nil || ok {
+		if ok {
+			log.InfoContext(ctx, "found the task already started for the flow run", slog.String("infrastructure_id", pid))
+		}
+		return pid, err
+	}
+
+	run := runInfo{workPool: job.WorkPool, deploymentID: job.DeploymentID, flowID: job.FlowID,
+		region: awsCfg.Region, defaultImage: b.cfg.DefaultImage}
+	var (
+		td         map[string]any
+		tdARN      = asString(c.taskRunRequest["taskDefinition"])
+		registered bool
+	)
+	if tdARN == "" {
+		if td, err = prepareTaskDefinition(c, run); err != nil {
+			return "", fmt.Errorf("flow run %s: prepare the task definition: %w", job.FlowRunID, err)
+		}
+		if tdARN, registered, err = b.taskDefinition(ctx, api, job.FlowRunID, td, c.matchLatest); err != nil {
+			return "", err
+		}
+	} else {
+		out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(tdARN)})
+		if err != nil {
+			return "", classify(err, job.FlowRunID, apiCall{action: "ecs:DescribeTaskDefinition", object: "task definition " + tdARN})
+		}
+		td = apiToMap(out.TaskDefinition)
+	}
+	if err := validateTaskDefinition(td, c); err != nil {
+		return "", fmt.Errorf("flow run %s: task definition %s: %w", job.FlowRunID, tdARN, err)
+	}
+	req, err := prepareRunTaskRequest(ctx, c, td, tdARN, registered, &vpcSubnets{api: b.ec2Client(awsCfg)})
+	if err != nil {
+		return "", fmt.Errorf("flow run %s: prepare the RunTask request: %w", job.FlowRunID, err)
+	}
+	req["startedBy"] = job.FlowRunID
+	req["clientToken"] = job.FlowRunID
+	var in ecs.RunTaskInput
+	if err := decodeStrict(req, &in); err != nil {
+		return "", fmt.Errorf("flow run %s: the task_run_request of the job configuration is not a valid RunTask request: %w; fix the pool's base job template", job.FlowRunID, err)
+	}
+	where := "cluster " + orDefault(asString(req["cluster"]))
+	out, err := api.RunTask(ctx, &in)
+	if err != nil {
+		return "", classify(err, job.FlowRunID, apiCall{action: "ecs:RunTask", object: where + " with task definition " + tdARN, cluster: asString(req["cluster"])})
+	}
+	if len(out.Failures) > 0 {
+		f := out.Failures[0]
+		return "", runTaskFailure(job.FlowRunID, orDefault(asString(req["cluster"])), aws.ToString(f.Reason), aws.ToString(f.Detail))
+	}
+	if len(out.Tasks) == 0 {
+		return "", retryable("flow run %s: RunTask in %s returned neither a task nor a failure; it will be retried", job.FlowRunID, where)
+	}
+	task := out.Tasks[0]
+	pid := formatID(c.cluster, aws.ToString(task.ClusterArn), aws.ToString(task.TaskArn))
+	log.InfoContext(ctx, "started ECS task", slog.String("infrastructure_id", pid), slog.String("task_definition", tdARN))
+	return pid, nil
+}
+
+func orDefault(cluster string) string {
+	if cluster == "" {
+		return "default"
+	}
+	return cluster
+}
+
+// existingTask finds a task already started for the flow run (startedBy is
+// its id), running or stopped.
+func (b *Backend) existingTask(ctx context.Context, api ecsAPI, flowRunID, cluster, configured string) (string, bool, error) {
+	for _, status := range []types.DesiredStatus{types.DesiredStatusRunning, types.DesiredStatusStopped} {
+		in := &ecs.ListTasksInput{StartedBy: aws.String(flowRunID), DesiredStatus: status}
+		if cluster != "" {
+			in.Cluster = aws.String(cluster)
+		}
+		out, err := api.ListTasks(ctx, in)
+		if err != nil {
+			return "", false, classify(err, flowRunID, apiCall{action: "ecs:ListTasks", object: "cluster " + orDefault(cluster), cluster: cluster})
+		}
+		if len(out.TaskArns) == 0 {
+			continue
+		}
+		taskARN := out.TaskArns[0]
+		clusterARN := ""
+		if configured == "" {
+			desc, err := api.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: in.Cluster, Tasks: []string{taskARN}})
+			if err != nil {
+				return "", false, classify(err, flowRunID, apiCall{action: "ecs:DescribeTasks", object: "task " + taskARN, cluster: cluster})
+			}
+			if len(desc.Tasks) == 0 {
+				continue
+			}
+			clusterARN = aws.ToString(desc.Tasks[0].ClusterArn)
+		}
+		return formatID(configured, clusterARN, taskARN), true, nil
+	}
+	return "", false, nil
+}
+
+// taskDefinition returns the ARN of an ACTIVE revision with td's content,
+// registering one only when none exists: first the revision this Backend
+// last used for that content, then the family's newest revisions tagged
+// with the content hash (registered by any dispatcher), then, with
+// match_latest_revision_in_family, the family's latest revision when its
+// content is equal. Registrations in a family are serialised.
+func (b *Backend) taskDefinition(ctx context.Context, api ecsAPI, flowRunID string, td map[string]any, matchLatest bool) (string, bool, error) {
+	family := asString(td["family"])
+	hash := contentHash(td)
+	unlock, err := b.lockFamily(ctx, family)
+	if err != nil {
+		return "", false, fmt.Errorf("flow run %s: %w", flowRunID, err)
+	}
+	defer unlock()
+	call := apiCall{action: "ecs:DescribeTaskDefinition", object: "task definition family " + family}
+
+	b.mu.Lock()
+	known := b.known[family+"\x00"+hash]
+	b.mu.Unlock()
+	candidates := []string{}
+	if known != "" {
+		candidates = append(candidates, known)
+	}
+	list, err := api.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(family),
+		Status: types.TaskDefinitionStatusActive, Sort: types.SortOrderDesc, MaxResults: aws.Int32(int32(b.cfg.RevisionScan))})
+	if err != nil {
+		return "", false, classify(err, flowRunID, apiCall{action: "ecs:ListTaskDefinitions", object: "task definition family " + family})
+	}
+	newest := newestRevisions(list.TaskDefinitionArns, family, b.cfg.RevisionScan)
+	for _, arn := range newest {
+		if arn != known {
+			candidates = append(candidates, arn)
+		}
+	}
+	for i, arn := range candidates {
+		out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}})
+		if err != nil {
+			return "", false, classify(err, flowRunID, call)
+		}
+		if out.TaskDefinition == nil || out.TaskDefinition.Status != types.TaskDefinitionStatusActive {
+			continue
+		}
+		tagged := slices.ContainsFunc(out.Tags, func(t types.Tag) bool {
+			return aws.ToString(t.Key) == ContentHashTag && aws.ToString(t.Value) == hash
+		})
+		latest := len(newest) > 0 && arn == newest[0]
+		if tagged || (matchLatest && latest && contentHash(apiToMap(out.TaskDefinition)) == hash) {
+			b.remember(family, hash, arn)
+			b.log.DebugContext(ctx, "reusing task definition", slog.String("flow_run_id", flowRunID), slog.String("task_definition", arn), slog.Int("candidate", i))
+			return arn, false, nil
+		}
+	}
+
+	var in ecs.RegisterTaskDefinitionInput
+	if err := decodeStrict(td, &in); err != nil {
+		return "", false, fmt.Errorf("flow run %s: the task_definition of the job configuration is not a valid RegisterTaskDefinition request: %w; fix the pool's base job template", flowRunID, err)
+	}
+	in.Tags = append(in.Tags, types.Tag{Key: aws.String(ContentHashTag), Value: aws.String(hash)})
+	wait := b.cfg.RegisterBackoff
+	for attempt := 1; ; attempt++ {
+		out, err := api.RegisterTaskDefinition(ctx, &in)
+		if err == nil {
+			arn := aws.ToString(out.TaskDefinition.TaskDefinitionArn)
+			b.remember(family, hash, arn)
+			b.log.InfoContext(ctx, "registered task definition", slog.String("flow_run_id", flowRunID), slog.String("task_definition", arn))
+			return arn, true, nil
+		}
+		cerr := classify(err, flowRunID, apiCall{action: "ecs:RegisterTaskDefinition", object: "task definition family " + family})
+		if !errors.Is(cerr, dispatch.ErrRetryable) || attempt >= b.cfg.RegisterAttempts || !concurrentRevision(err) {
+			return "", false, cerr
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return "", false, fmt.Errorf("%w (while waiting to retry: %w)", cerr, err)
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+func concurrentRevision(err error) bool {
+	return strings.Contains(strings.ToLower(err.Error()), "too many concurrent attempts")
+}
+
+func (b *Backend) remember(family, hash, arn string) {
+	b.mu.Lock()
+	b.known[family+"\x00"+hash] = arn
+	b.mu.Unlock()
+}
+
+// newestRevisions keeps the ARNs of family itself (familyPrefix also matches
+// longer families), newest revision first, at most n.
+func newestRevisions(arns []string, family string, n int) []string {
+	type rev struct {
+		arn string
+		n   int
+	}
+	var revs []rev
+	for _, a := range arns {
+		_, tail, ok := strings.Cut(a, ":task-definition/")
+		if !ok {
+			continue
+		}
+		fam, num, ok := strings.Cut(tail, ":")
+		r, err := strconv.Atoi(num)
+		if !ok || err != nil || fam != family {
+			continue
+		}
+		revs = append(revs, rev{a, r})
+	}
+	slices.SortFunc(revs, func(a, b rev) int { return b.n - a.n })
+	out := []string{}
+	for i := 0; i < len(revs) && i < n; i++ {
+		out = append(out, revs[i].arn)
+	}
+	return out
+}
+
+// decodeStrict decodes a JSON-shaped request into an SDK input. Field names
+// match case-insensitively (the SDK's are the API's, capitalised); unknown
+// fields are an error, as botocore's parameter validation makes them.
+func decodeStrict(v map[string]any, into any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(into)
+}
+
+// apiToMap turns an SDK output structure into the JSON-shaped map the API
+// returned (camelCase keys, unset fields absent), for the code shared with
+// prepared task definitions.
+func apiToMap(v any) map[string]any {
+	m, _ := toJSONValue(reflect.ValueOf(v)).(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m
+}
+
+func toJSONValue(v reflect.Value) any {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return toJSONValue(v.Elem())
+	case reflect.Struct:
+		if t, ok := v.Interface().(time.Time); ok {
+			return t.UTC().Format(time.RFC3339Nano)
+		}
+		out := map[string]any{}
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			if e := toJSONValue(v.Field(i)); e != nil {
+				r, size := utf8.DecodeRuneInString(f.Name)
+				out[string(unicode.ToLower(r))+f.Name[size:]] = e
+			}
+		}
+		return out
+	case reflect.Slice:
+		if v.IsNil() {
+			return nil
+		}
+		out := make([]any, v.Len())
+		for i := range out {
+			out[i] = toJSONValue(v.Index(i))
+		}
+		return out
+	case reflect.Map:
+		if v.IsNil() {
+			return nil
+		}
+		out := map[string]any{}
+		for _, k := range v.MapKeys() {
+			out[fmt.Sprint(k.Interface())] = toJSONValue(v.MapIndex(k))
+		}
+		return out
+	case reflect.String:
+		if v.String() == "" {
+			return nil
+		}
+		return v.String()
+	case reflect.Bool:
+		return v.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return float64(v.Int())
+	case reflect.Float32, reflect.Float64:
+		return v.Float()
+	}
+	return nil
+}
+
+// vpcSubnets is the networkLoader of the worker: EC2's subnets of a VPC.
+type vpcSubnets struct{ api ec2API }
+
+func (v *vpcSubnets) subnets(ctx context.Context, vpcID string) ([]string, error) {
+	in := &ec2.DescribeVpcsInput{}
+	what := "the default VPC"
+	if vpcID == "" {
+		in.Filters = []ec2types.Filter{{Name: aws.String("isDefault"), Values: []string{"true"}}}
+	} else {
+		in.VpcIds = []string{vpcID}
+		what = "VPC " + vpcID
+	}
+	vpcs, err := v.api.DescribeVpcs(ctx, in)
+	if err != nil {
+		return nil, classify(err, "", apiCall{action: "ec2:DescribeVpcs", object: what})
+	}
+	if len(vpcs.Vpcs) == 0 {
+		fix := "set the vpc_id job variable or create a default VPC"
+		if vpcID != "" {
+			fix = "check that the VPC exists in this region"
+		}
+		return nil, fmt.Errorf("%s not found, so the task's network configuration cannot be inferred; %s", what, fix)
+	}
+	id := aws.ToString(vpcs.Vpcs[0].VpcId)
+	var subnets []string
+	p := ec2.NewDescribeSubnetsPaginator(v.api, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{id}}}})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, classify(err, "", apiCall{action: "ec2:DescribeSubnets", object: what})
+		}
+		for _, s := range page.Subnets {
+			subnets = append(subnets, aws.ToString(s.SubnetId))
+		}
+	}
+	if len(subnets) == 0 {
+		return nil, fmt.Errorf("%s has no subnets, so the task's network configuration cannot be inferred; create subnets or set network_configuration", what)
+	}
+	return subnets, nil
+}
