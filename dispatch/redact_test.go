@@ -42,6 +42,21 @@ func TestSecretSet_redact(t *testing.T) {
 				"HOME": "/root", "ECHO": Redacted}},
 		},
 		{
+			name: "secret env values copied elsewhere by the template (ECS overrides, ACI env lists)",
+			in: map[string]any{
+				"env":              map[string]any{"DB_PASSWORD": "hunter2-long", "HOME": "/root"},
+				"task_run_request": map[string]any{"overrides": map[string]any{"containerOverrides": []any{map[string]any{"environment": map[string]any{"DB_PASSWORD": "hunter2-long", "HOME": "/root"}}}}},
+				"arm_template":     map[string]any{"environmentVariables": []any{map[string]any{"name": "API_TOKEN", "value": "tok-999999"}, map[string]any{"name": "TZ", "value": "UTC"}}},
+				"command":          "echo tok-999999",
+			},
+			out: map[string]any{
+				"env":              map[string]any{"DB_PASSWORD": Redacted, "HOME": "/root"},
+				"task_run_request": map[string]any{"overrides": map[string]any{"containerOverrides": []any{map[string]any{"environment": map[string]any{"DB_PASSWORD": Redacted, "HOME": "/root"}}}}},
+				"arm_template":     map[string]any{"environmentVariables": []any{map[string]any{"name": "API_TOKEN", "value": Redacted}, map[string]any{"name": "TZ", "value": "UTC"}}},
+				"command":          "echo " + Redacted,
+			},
+		},
+		{
 			name: "numbers and booleans are kept",
 			in:   map[string]any{"cpu": json.Number("1024"), "stream_output": true},
 			out:  map[string]any{"cpu": json.Number("1024"), "stream_output": true},
@@ -54,6 +69,7 @@ func TestSecretSet_redact(t *testing.T) {
 			for _, v := range tt.extra {
 				s.add(v)
 			}
+			s.addSecretEnv(tt.in, "")
 			got := s.redactor().redact(tt.in, "")
 			if !reflect.DeepEqual(got, tt.out) {
 				t.Errorf("redact =\n  %#v\nwant\n  %#v", got, tt.out)

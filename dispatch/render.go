@@ -59,8 +59,37 @@ func (d *Dispatcher) Render(ctx context.Context, flowRunID string) (Job, error) 
 	if err != nil {
 		return Job{}, fmt.Errorf("render the job of flow run %s from work pool %q: %w", flowRunID, pool.Name, err)
 	}
+	// A secret-looking env value is often copied elsewhere by the template
+	// (ECS containerOverrides, ACI environmentVariables): its value is
+	// redacted wherever it appears.
+	secrets.addSecretEnv(job.Configuration, "")
 	job.Configuration, _ = secrets.redactor().redact(job.Configuration, "").(map[string]any)
 	return job, nil
+}
+
+// addSecretEnv collects the values of secret-looking variables in every env
+// map (key "env" or "environment") and every [{name, value}] env list of v.
+func (s *secretSet) addSecretEnv(v any, key string) {
+	switch t := v.(type) {
+	case map[string]any:
+		if name, ok := t["name"].(string); ok && secretEnvName.MatchString(name) {
+			if val, ok := t["value"].(string); ok {
+				s.add(val)
+			}
+		}
+		for k, c := range t {
+			if (key == "env" || key == "environment") && secretEnvName.MatchString(k) {
+				if val, ok := c.(string); ok {
+					s.add(val)
+				}
+			}
+			s.addSecretEnv(c, k)
+		}
+	case []any:
+		for _, c := range t {
+			s.addSecretEnv(c, key)
+		}
+	}
 }
 
 // secretEnvName matches env variable names that conventionally hold secrets.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pushpool/pushpool/dispatch"
 	"github.com/pushpool/pushpool/dispatch/backend/process"
+	"github.com/pushpool/pushpool/dispatch/backends"
 	"github.com/pushpool/pushpool/dispatch/prefect"
 	"github.com/pushpool/pushpool/dispatch/template"
 )
@@ -341,15 +342,16 @@ func (a *app) dispatcher(backend dispatch.Backend) (*dispatch.Dispatcher, error)
 	}, a.api, backend, a.log)
 }
 
-// backend chooses the Backend for a pool by its type. stream receives the
-// output of process jobs.
-func (a *app) backend(pool prefect.WorkPool, stream io.Writer) (dispatch.Backend, *process.Backend, error) {
-	switch pool.Type {
-	case process.PoolType:
-		b, err := process.New(process.Config{StateDir: a.opts.processStateDir, Output: stream, Logger: a.log})
-		return b, b, err
+// backend builds the Backend for a pool by its type (dispatch/backends).
+// stream receives the output of process jobs; local is the process backend,
+// when it is one, whose children serve waits for on shutdown.
+func (a *app) backend(ctx context.Context, pool prefect.WorkPool, stream io.Writer) (b dispatch.Backend, local *process.Backend, err error) {
+	b, err = backends.For(ctx, pool, backends.Settings{Lookup: a.lookup, ProcessStateDir: a.opts.processStateDir, Output: stream, Logger: a.log})
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, nil, fmt.Errorf("work pool %q has type %q, which this build of pushpool cannot start; supported types: %s", pool.Name, pool.Type, process.PoolType)
+	local, _ = b.(*process.Backend)
+	return b, local, nil
 }
 
 // connect reads the pool (one clear error for a wrong URL, credentials or
@@ -362,7 +364,7 @@ func (a *app) connect(ctx context.Context, stream io.Writer) (*dispatch.Dispatch
 		}
 		return nil, nil, fmt.Errorf("read work pool %q: %w", a.opts.pool, err)
 	}
-	backend, local, err := a.backend(pool, stream)
+	backend, local, err := a.backend(ctx, pool, stream)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -166,7 +166,7 @@ func TestRun_renderThenDispatchOnce(t *testing.T) {
 
 func TestRun_dispatchOnceExplainsWhatCannotWork(t *testing.T) {
 	t.Parallel()
-	_, ecsPool, _ := setup(t, "ecs")
+	_, k8sPool, _ := setup(t, "kubernetes")
 	env := map[string]string{"PREFECT_API_URL": srv.URL}
 	tests := []struct {
 		name string
@@ -174,7 +174,7 @@ func TestRun_dispatchOnceExplainsWhatCannotWork(t *testing.T) {
 		want []string
 	}{
 		{"unknown pool", "no-such-pool", []string{`work pool "no-such-pool" does not exist`, "prefect_work_pool"}},
-		{"pool type without a backend", ecsPool, []string{`type "ecs"`, "supported types: process"}},
+		{"pool type without a backend", k8sPool, []string{`type "kubernetes"`, "supported types: azure-container-instance", "ecs:push", "process"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
