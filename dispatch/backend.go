@@ -85,6 +85,14 @@ type Sweeper interface {
 	Sweep(ctx context.Context) (removed int, err error)
 }
 
+// InfrastructureMatcher is implemented by backends whose infrastructure ids
+// have more than one spelling (an ECS cluster by name or by ARN), so that
+// Reconciler.Observe recognises a pushed event about a run's recorded
+// infrastructure.
+type InfrastructureMatcher interface {
+	SameInfrastructure(a, b string) bool
+}
+
 // ErrRetryable marks a backend error that a later attempt may cure
 // (throttling, a transient outage). Anything else is permanent for the run.
 var ErrRetryable = errors.New("retryable")

@@ -273,8 +273,12 @@ func (r *Reconciler) Observe(ctx context.Context, ev InfraEvent) (c RunCheck, ac
 	if run.InfrastructurePID != nil {
 		recorded = *run.InfrastructurePID
 	}
+	same := recorded == ev.InfrastructureID
+	if m, ok := r.d.backend.(InfrastructureMatcher); ok && recorded != "" && !same {
+		same = m.SameInfrastructure(recorded, ev.InfrastructureID)
+	}
 	switch {
-	case recorded != "" && recorded != ev.InfrastructureID:
+	case recorded != "" && !same:
 		log.DebugContext(ctx, "event about other infrastructure than the run's; ignored", slog.String("recorded", recorded))
 		return RunCheck{}, false, nil
 	case run.State.Type == prefect.StateCancelling:
@@ -290,7 +294,7 @@ func (r *Reconciler) Observe(ctx context.Context, ev InfraEvent) (c RunCheck, ac
 		run.InfrastructurePID = &pid
 		rl.add(prefect.LogInfo, fmt.Sprintf("Infrastructure %s reported by the platform was recorded on the flow run (its dispatcher had not recorded it).", pid))
 	}
-	c, acted = r.judge(ctx, run, ev.InfrastructureID, ev.Status, rl, log)
+	c, acted = r.judge(ctx, run, *run.InfrastructurePID, ev.Status, rl, log)
 	return c, acted, nil
 }
 

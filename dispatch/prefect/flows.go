@@ -9,6 +9,7 @@ import (
 type Flow struct {
 	ID      string            `json:"id"`
 	Created time.Time         `json:"created"`
+	Updated time.Time         `json:"updated"`
 	Name    string            `json:"name"`
 	Tags    []string          `json:"tags"`
 	Labels  map[string]string `json:"labels"`
@@ -35,4 +36,12 @@ func (c *Client) ReadFlowByName(ctx context.Context, name string) (Flow, error) 
 // DeleteFlow deletes a flow with its deployments.
 func (c *Client) DeleteFlow(ctx context.Context, id string) error {
 	return c.do(ctx, call{route: routeFlowDelete, args: []string{id}})
+}
+
+// UpdateFlowTags replaces a flow's tags; a flow's name cannot change.
+func (c *Client) UpdateFlowTags(ctx context.Context, id string, tags []string) error {
+	if tags == nil {
+		tags = []string{}
+	}
+	return c.do(ctx, call{route: routeFlowUpdate, args: []string{id}, body: map[string]any{"tags": tags}})
 }

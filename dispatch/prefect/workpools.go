@@ -151,3 +151,24 @@ func pageAll[T any](fetch func(offset, limit int) ([]T, error)) ([]T, error) {
 		}
 	}
 }
+
+// WorkPoolSettings is the body of SetWorkPool. Unlike WorkPoolUpdate, every
+// field is sent, so a nil Description or ConcurrencyLimit clears the value on
+// the server: it reconciles a pool to a declared state (the Terraform
+// provider's update).
+type WorkPoolSettings struct {
+	Description *string `json:"description"`
+	IsPaused    bool    `json:"is_paused"`
+	// BaseJobTemplate replaces the pool's template. Nil is sent as {}: the
+	// server answers an explicit null with a 500.
+	BaseJobTemplate  map[string]any `json:"base_job_template"`
+	ConcurrencyLimit *int           `json:"concurrency_limit"`
+}
+
+// SetWorkPool sets every changeable field of a work pool to the given values.
+func (c *Client) SetWorkPool(ctx context.Context, name string, in WorkPoolSettings) error {
+	if in.BaseJobTemplate == nil {
+		in.BaseJobTemplate = map[string]any{}
+	}
+	return c.do(ctx, call{route: routeWorkPoolUpdate, args: []string{name}, body: in})
+}

@@ -65,3 +65,21 @@ func (c *Client) ListWorkQueues(ctx context.Context, pool string) ([]WorkQueue, 
 		return post[[]WorkQueue](ctx, c, routeWorkQueueFilter, map[string]any{"offset": offset, "limit": limit}, pool)
 	})
 }
+
+// WorkQueueSettings is the body of SetWorkQueue. Unlike WorkQueueUpdate,
+// Description and ConcurrencyLimit are always sent, so "" and nil clear them
+// (the server stores a queue's missing description as "" and rejects null
+// with a 409); a nil Name or Priority leaves the value unchanged.
+type WorkQueueSettings struct {
+	Name             *string `json:"name,omitempty"`
+	Description      string  `json:"description"`
+	IsPaused         bool    `json:"is_paused"`
+	ConcurrencyLimit *int    `json:"concurrency_limit"`
+	Priority         *int    `json:"priority,omitempty"`
+}
+
+// SetWorkQueue sets a queue's changeable fields to the given values; name is
+// the queue's current name.
+func (c *Client) SetWorkQueue(ctx context.Context, pool, name string, in WorkQueueSettings) error {
+	return c.do(ctx, call{route: routeWorkQueueUpdate, args: []string{pool, name}, body: in})
+}
