@@ -279,7 +279,7 @@ func waitFor(t *testing.T, h Harness, id string, ok func(dispatch.Status) bool) 
 // variables the way the engine does (template.Render, then template.Prepare
 // with a flow, a deployment and a pool), for harnesses that need a realistic
 // job without a Prefect server. Placeholders naming blocks or variables fail.
-func RenderJob(t *testing.T, poolType string, baseJobTemplate, variables map[string]any, flowRunID string) dispatch.Job {
+func RenderJob(t testing.TB, poolType string, baseJobTemplate, variables map[string]any, flowRunID string) dispatch.Job {
 	t.Helper()
 	cfg, err := template.Render(context.Background(), template.Input{
 		BaseJobTemplate:        baseJobTemplate,

@@ -158,14 +158,18 @@ func (b *Backend) taskDefinition(ctx context.Context, api ecsAPI, flowRunID stri
 		return "", false, fmt.Errorf("flow run %s: %w", flowRunID, err)
 	}
 	defer unlock()
-	call := apiCall{action: "ecs:DescribeTaskDefinition", object: "task definition family " + family}
 
 	b.mu.Lock()
 	known := b.known[family+"\x00"+hash]
 	b.mu.Unlock()
-	candidates := []string{}
+	// The revision this process last used for this content is checked first
+	// (one call when it is still ACTIVE); the family's newest revisions,
+	// which other dispatchers may have registered, only when it is not.
 	if known != "" {
-		candidates = append(candidates, known)
+		arn, ok, err := b.reusable(ctx, api, flowRunID, family, hash, known, false, matchLatest)
+		if err != nil || ok {
+			return arn, false, err
+		}
 	}
 	list, err := api.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(family),
 		Status: types.TaskDefinitionStatusActive, Sort: types.SortOrderDesc, MaxResults: aws.Int32(int32(b.cfg.RevisionScan))})
@@ -173,27 +177,12 @@ func (b *Backend) taskDefinition(ctx context.Context, api ecsAPI, flowRunID stri
 		return "", false, classify(err, flowRunID, apiCall{action: "ecs:ListTaskDefinitions", object: "task definition family " + family})
 	}
 	newest := newestRevisions(list.TaskDefinitionArns, family, b.cfg.RevisionScan)
-	for _, arn := range newest {
-		if arn != known {
-			candidates = append(candidates, arn)
-		}
-	}
-	for i, arn := range candidates {
-		out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}})
-		if err != nil {
-			return "", false, classify(err, flowRunID, call)
-		}
-		if out.TaskDefinition == nil || out.TaskDefinition.Status != types.TaskDefinitionStatusActive {
+	for i, arn := range newest {
+		if arn == known {
 			continue
 		}
-		tagged := slices.ContainsFunc(out.Tags, func(t types.Tag) bool {
-			return aws.ToString(t.Key) == ContentHashTag && aws.ToString(t.Value) == hash
-		})
-		latest := len(newest) > 0 && arn == newest[0]
-		if tagged || (matchLatest && latest && contentHash(apiToMap(out.TaskDefinition)) == hash) {
-			b.remember(family, hash, arn)
-			b.log.DebugContext(ctx, "reusing task definition", slog.String("flow_run_id", flowRunID), slog.String("task_definition", arn), slog.Int("candidate", i))
-			return arn, false, nil
+		if arn, ok, err := b.reusable(ctx, api, flowRunID, family, hash, arn, i == 0, matchLatest); err != nil || ok {
+			return arn, false, err
 		}
 	}
 
@@ -220,6 +209,29 @@ func (b *Backend) taskDefinition(ctx context.Context, api ecsAPI, flowRunID stri
 		}
 		wait = min(2*wait, 10*time.Second)
 	}
+}
+
+// reusable reports whether the revision arn is ACTIVE and holds the content
+// with this hash: tagged with it by a dispatcher, or, with
+// match_latest_revision_in_family, the family's latest revision with equal
+// content.
+func (b *Backend) reusable(ctx context.Context, api ecsAPI, flowRunID, family, hash, arn string, latest, matchLatest bool) (string, bool, error) {
+	out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}})
+	if err != nil {
+		return "", false, classify(err, flowRunID, apiCall{action: "ecs:DescribeTaskDefinition", object: "task definition family " + family})
+	}
+	if out.TaskDefinition == nil || out.TaskDefinition.Status != types.TaskDefinitionStatusActive {
+		return "", false, nil
+	}
+	tagged := slices.ContainsFunc(out.Tags, func(t types.Tag) bool {
+		return aws.ToString(t.Key) == ContentHashTag && aws.ToString(t.Value) == hash
+	})
+	if !tagged && !(matchLatest && latest && contentHash(apiToMap(out.TaskDefinition)) == hash) {
+		return "", false, nil
+	}
+	b.remember(family, hash, arn)
+	b.log.DebugContext(ctx, "reusing task definition", slog.String("flow_run_id", flowRunID), slog.String("task_definition", arn))
+	return arn, true, nil
 }
 
 func concurrentRevision(err error) bool {

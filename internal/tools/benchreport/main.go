@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +53,8 @@ func ratios() []ratio {
 		{"server retries per run, 16 concurrent vs 1", "retries/run", "BenchmarkDispatch/submissions=16", "BenchmarkDispatch/submissions=1"},
 		{"median due-to-submit delay, 2s scheduler tick vs serve's timers", "p50-delay-ms", "BenchmarkDueToSubmit/tick=2s", "BenchmarkDueToSubmit/serve-timers"},
 		{"worst due-to-submit delay, 2s scheduler tick vs serve's timers", "max-delay-ms", "BenchmarkDueToSubmit/tick=2s", "BenchmarkDueToSubmit/serve-timers"},
+		{"ECS AWS calls per submission, new dispatcher each time vs one warm dispatcher", "aws-calls/submit", "BenchmarkSubmit/cold", "BenchmarkSubmit/warm"},
+		{"ECS submissions per second on moto, warm vs new dispatcher each time", "submits/s", "BenchmarkSubmit/warm", "BenchmarkSubmit/cold"},
 	}
 }
 
@@ -72,7 +75,9 @@ func run(in io.Reader, echo io.Writer, path string) error {
 				results = append(results, r)
 			}
 		case strings.HasPrefix(line, "pushpool-env:"), strings.HasPrefix(line, "cpu:"), strings.HasPrefix(line, "goos:"), strings.HasPrefix(line, "goarch:"):
-			env = append(env, strings.TrimSpace(strings.TrimPrefix(line, "pushpool-env:")))
+			if e := strings.TrimSpace(strings.TrimPrefix(line, "pushpool-env:")); !slices.Contains(env, e) {
+				env = append(env, e)
+			}
 		case strings.HasPrefix(line, "FAIL"), strings.HasPrefix(line, "--- FAIL"):
 			failed = true
 		}
@@ -130,7 +135,7 @@ func parse(line string) (result, bool) {
 func write(w io.Writer, results []result, env []string) error {
 	fmt.Fprintf(w, "pushpool benchmarks, %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "%s, %d CPUs; %s\n", runtime.Version(), runtime.NumCPU(), strings.Join(env, "; "))
-	fmt.Fprintln(w, "Against a real Prefect server (SQLite) with a no-op backend. Produced by `make bench`.")
+	fmt.Fprintln(w, "BenchmarkDispatch and BenchmarkDueToSubmit: against a real Prefect server (SQLite) with a no-op backend. BenchmarkSubmit: the ECS backend against moto (registrations/submit counts task definition revisions registered; the content-hash tag makes it 0 after the first). Produced by `make bench`.")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, r := range results {
