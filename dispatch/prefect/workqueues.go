@@ -8,6 +8,8 @@ import (
 // WorkQueue is a queue inside a work pool (WorkQueueResponse).
 type WorkQueue struct {
 	ID               string     `json:"id"`
+	Created          time.Time  `json:"created"`
+	Updated          time.Time  `json:"updated"`
 	Name             string     `json:"name"`
 	Description      *string    `json:"description"`
 	IsPaused         bool       `json:"is_paused"`

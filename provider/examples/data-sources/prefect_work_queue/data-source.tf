@@ -1,0 +1,4 @@
+data "prefect_work_queue" "default" {
+  work_pool_name = "ecs-push"
+  name           = "default"
+}

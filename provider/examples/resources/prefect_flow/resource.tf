@@ -1,0 +1,4 @@
+resource "prefect_flow" "etl" {
+  name = "nightly-etl"
+  tags = ["etl"]
+}

@@ -1,0 +1,217 @@
+// Package provider is pushpool's Terraform provider for Prefect: the
+// provider configuration, its resources and its data sources, built on
+// terraform-plugin-framework and the dispatcher's own Prefect client.
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/pushpool/pushpool/dispatch/prefect"
+)
+
+var _ provider.Provider = (*PrefectProvider)(nil)
+
+// Environment variables read when the matching attribute is not set.
+const (
+	envBasicAuthKey = "PREFECT_BASIC_AUTH_KEY" // the prefecthq/prefect provider's name for PREFECT_API_AUTH_STRING
+)
+
+// PrefectProvider is the provider. Its only state is the version it reports.
+type PrefectProvider struct {
+	version string
+	// lookupEnv reads the environment; tests replace it.
+	lookupEnv func(string) (string, bool)
+}
+
+// PrefectProviderModel is the provider block.
+type PrefectProviderModel struct {
+	Endpoint      types.String `tfsdk:"endpoint"`
+	APIKey        types.String `tfsdk:"api_key"`
+	BasicAuthKey  types.String `tfsdk:"basic_auth_key"`
+	CustomHeaders types.String `tfsdk:"custom_headers"`
+	CSRFEnabled   types.Bool   `tfsdk:"csrf_enabled"`
+}
+
+// New returns a constructor of the provider for providerserver.Serve.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider {
+		return &PrefectProvider{version: version, lookupEnv: os.LookupEnv}
+	}
+}
+
+// Metadata names the provider.
+func (p *PrefectProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "prefect"
+	resp.Version = p.version
+}
+
+// Schema describes the provider block.
+func (p *PrefectProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Manages a self-hosted Prefect 3 server's work pools, work queues, flows and variables. " +
+			"Resource and attribute names are those of the prefecthq/prefect provider, so its configurations for " +
+			"self-hosted servers work unchanged. The provider shares its API client with the pushpool dispatcher: " +
+			"one place for authentication, CSRF tokens, retries and typed errors.",
+		Attributes: map[string]schema.Attribute{
+			"endpoint": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: "The Prefect API URL, e.g. `http://127.0.0.1:4200/api`. Defaults to `PREFECT_API_URL`. " +
+					"A URL without a path gets `/api` appended.",
+			},
+			"api_key": schema.StringAttribute{
+				Optional:            true,
+				Sensitive:           true,
+				MarkdownDescription: "An API key sent as a Bearer token. Defaults to `PREFECT_API_KEY`.",
+			},
+			"basic_auth_key": schema.StringAttribute{
+				Optional:  true,
+				Sensitive: true,
+				MarkdownDescription: "`user:password` for a server started with `PREFECT_SERVER_API_AUTH_STRING`. " +
+					"Defaults to `PREFECT_API_AUTH_STRING`, then `PREFECT_BASIC_AUTH_KEY`.",
+			},
+			"custom_headers": schema.StringAttribute{
+				Optional:  true,
+				Sensitive: true,
+				MarkdownDescription: "A JSON object of extra HTTP headers sent with every request, e.g. " +
+					"`jsonencode({\"X-Team\" = \"data\"})`. Defaults to `PREFECT_CLIENT_CUSTOM_HEADERS`. " +
+					"`User-Agent` and the CSRF headers are managed by the provider and ignored here.",
+			},
+			"csrf_enabled": schema.BoolAttribute{
+				Optional: true,
+				MarkdownDescription: "Accepted for compatibility with the prefecthq/prefect provider and ignored: " +
+					"the client detects whether the server wants CSRF tokens.",
+			},
+		},
+	}
+}
+
+// Configure builds the Prefect client and checks once that the server answers
+// and accepts the credentials, so a wrong endpoint or key gives one diagnostic.
+func (p *PrefectProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var cfg PrefectProviderModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if cfg.Endpoint.IsUnknown() || cfg.APIKey.IsUnknown() || cfg.BasicAuthKey.IsUnknown() || cfg.CustomHeaders.IsUnknown() {
+		// Known only after apply: resources report that the provider is not configured.
+		return
+	}
+	clientCfg, diags := p.clientConfig(cfg)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	client, err := prefect.New(clientCfg)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid Prefect provider configuration", err.Error())
+		return
+	}
+	if err := checkServer(ctx, client); err != nil {
+		resp.Diagnostics.AddError(fmt.Sprintf("Unable to use the Prefect API at %s", client.URL()), err.Error())
+		return
+	}
+	resp.ResourceData = client
+	resp.DataSourceData = client
+}
+
+// Resources lists the provider's resources.
+func (p *PrefectProvider) Resources(context.Context) []func() resource.Resource {
+	return []func() resource.Resource{
+		NewWorkPoolResource,
+		NewWorkQueueResource,
+		NewVariableResource,
+		NewFlowResource,
+	}
+}
+
+// DataSources lists the provider's data sources.
+func (p *PrefectProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{
+		NewWorkPoolDataSource,
+		NewWorkPoolsDataSource,
+		NewWorkQueueDataSource,
+		NewVariableDataSource,
+		NewBaseJobTemplatesDataSource,
+	}
+}
+
+// clientConfig merges the provider block with the environment (attributes win).
+func (p *PrefectProvider) clientConfig(cfg PrefectProviderModel) (prefect.Config, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	env := func(names ...string) string {
+		for _, n := range names {
+			if v, ok := p.lookupEnv(n); ok && strings.TrimSpace(v) != "" {
+				return strings.TrimSpace(v)
+			}
+		}
+		return ""
+	}
+	pick := func(attr types.String, names ...string) string {
+		if !attr.IsNull() && attr.ValueString() != "" {
+			return attr.ValueString()
+		}
+		return env(names...)
+	}
+	out := prefect.Config{
+		URL:        normalizeEndpoint(pick(cfg.Endpoint, prefect.EnvAPIURL)),
+		APIKey:     pick(cfg.APIKey, prefect.EnvAPIKey),
+		AuthString: pick(cfg.BasicAuthKey, prefect.EnvAuthString, envBasicAuthKey),
+		UserAgent:  "terraform-provider-prefect/" + p.version + " (pushpool)",
+		Logger:     slog.New(tflogHandler{}),
+	}
+	if out.URL == "" {
+		diags.AddAttributeError(path.Root("endpoint"), "Missing Prefect API endpoint",
+			"Set endpoint in the provider block or the PREFECT_API_URL environment variable to the server's API, e.g. http://127.0.0.1:4200/api.")
+	}
+	if raw := pick(cfg.CustomHeaders, prefect.EnvCustomHeaders); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &out.CustomHeaders); err != nil {
+			diags.AddAttributeError(path.Root("custom_headers"), "Invalid custom_headers",
+				"custom_headers (or PREFECT_CLIENT_CUSTOM_HEADERS) must be a JSON object of header names to string values, "+
+					"e.g. jsonencode({\"X-Team\" = \"data\"}): "+err.Error())
+		}
+	}
+	return out, diags
+}
+
+// normalizeEndpoint appends /api to a URL that has no path, as the server
+// serves its API there.
+func normalizeEndpoint(raw string) string {
+	raw = strings.TrimRight(strings.TrimSpace(raw), "/")
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Path != "" {
+		return raw
+	}
+	return raw + "/api"
+}
+
+// checkServer makes one cheap request that needs the credentials. The client
+// does not retry connection errors before it has reached the server once, so
+// an unreachable endpoint fails at once.
+func checkServer(ctx context.Context, c *prefect.Client) error {
+	if _, err := c.ServerVersion(ctx); err != nil {
+		switch {
+		case prefect.IsUnauthorized(err):
+			return fmt.Errorf("%w\n\nThe server refused the credentials: set basic_auth_key (PREFECT_API_AUTH_STRING) "+
+				"to the server's PREFECT_SERVER_API_AUTH_STRING, or api_key (PREFECT_API_KEY)", err)
+		case prefect.IsNotFound(err):
+			return fmt.Errorf("%w\n\nThe endpoint answered but is not a Prefect 3 API: it usually ends in /api", err)
+		}
+		return err
+	}
+	return nil
+}
