@@ -56,6 +56,13 @@ type Config struct {
 	// infrastructure id, or the Crashed state) after the pass's context ended,
 	// so a claimed run is never left unrecorded. Zero means 60s.
 	RecordTimeout time.Duration
+	// SubmitReserve and RecordReserve matter when a pass's context has a
+	// deadline (a cloud function's invocation deadline): no run is claimed
+	// later than SubmitReserve+RecordReserve before it, and a submission
+	// still running RecordReserve before it is abandoned and the run put
+	// back to the schedule, so every claimed run is recorded before the
+	// platform ends the invocation. Zero means 20s and 3s.
+	SubmitReserve, RecordReserve time.Duration
 	// SettingsEnv is the dispatcher's own Prefect settings given to every job
 	// (PREFECT_API_URL, and PREFECT_API_KEY or PREFECT_API_AUTH_STRING when set),
 	// as a worker passes its explicitly set settings.
@@ -83,6 +90,12 @@ func (c *Config) fillDefaults() {
 	if c.RecordTimeout == 0 {
 		c.RecordTimeout = 60 * time.Second
 	}
+	if c.SubmitReserve == 0 {
+		c.SubmitReserve = 20 * time.Second
+	}
+	if c.RecordReserve == 0 {
+		c.RecordReserve = 3 * time.Second
+	}
 	if c.LookupEnv == nil {
 		c.LookupEnv = func(string) (string, bool) { return "", false }
 	}
@@ -100,8 +113,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dispatch config: MaxConcurrentSubmissions is %d; it must be between 1 and 1024", c.MaxConcurrentSubmissions)
 	case c.MaxRunsPerPass < 0:
 		return errors.New("dispatch config: MaxRunsPerPass must not be negative")
-	case c.HeartbeatInterval < 0 || c.RecordTimeout < 0:
-		return errors.New("dispatch config: HeartbeatInterval and RecordTimeout must not be negative")
+	case c.HeartbeatInterval < 0 || c.RecordTimeout < 0 || c.SubmitReserve < 0 || c.RecordReserve < 0:
+		return errors.New("dispatch config: HeartbeatInterval, RecordTimeout, SubmitReserve and RecordReserve must not be negative")
 	}
 	return nil
 }
@@ -206,9 +219,17 @@ func countWhere[T any](items []T, match func(T) bool) int {
 // at a time. It returns an error only when the pass could not start (the pool
 // cannot be read); per-run failures are in the result and in each run's logs.
 // When ctx ends, no new run is claimed, and runs already claimed are still
-// recorded (or crashed with the reason) within RecordTimeout.
+// recorded (or crashed with the reason) within RecordTimeout. When ctx has a
+// deadline, claiming stops SubmitReserve+RecordReserve before it and every
+// claimed run is recorded before it (see Config.SubmitReserve).
 func (d *Dispatcher) RunOnce(ctx context.Context, pool string) (PassResult, error) {
 	res := PassResult{Pool: pool}
+	hard, bounded := ctx.Deadline()
+	if bounded {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, hard.Add(-d.cfg.SubmitReserve-d.cfg.RecordReserve))
+		defer cancel()
+	}
 	wp, err := d.api.ReadWorkPool(ctx, pool)
 	if err != nil {
 		if prefect.IsNotFound(err) {
@@ -225,6 +246,9 @@ func (d *Dispatcher) RunOnce(ctx context.Context, pool string) (PassResult, erro
 	}
 
 	p := newPass(d, wp)
+	if bounded {
+		p.deadline = hard
+	}
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup

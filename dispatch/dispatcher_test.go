@@ -546,3 +546,82 @@ func TestDispatcher_poolReadyWhilePassesRun(t *testing.T) {
 		t.Errorf("the pool went NOT_READY %s after the last pass, before three heartbeat intervals", since)
 	}
 }
+
+// slowBackend takes delay for every submission and never finishes the first:
+// a cloud API that hangs.
+type slowBackend struct {
+	dispatch.Backend
+	delay time.Duration
+	first sync.Once
+}
+
+func (s *slowBackend) Submit(ctx context.Context, job dispatch.Job) (string, error) {
+	stuck := false
+	s.first.Do(func() { stuck = true })
+	if stuck {
+		<-ctx.Done()
+		return "", fmt.Errorf("submit flow run %s: %w", job.FlowRunID, context.Cause(ctx))
+	}
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return "", fmt.Errorf("submit flow run %s: %w", job.FlowRunID, context.Cause(ctx))
+	}
+	return s.Backend.Submit(ctx, job)
+}
+
+// TestDispatcher_RunOnce_invocationDeadline: a cloud function's context
+// carries the platform's deadline. The pass stops claiming early, abandons a
+// hanging submission in time to put its run back in the schedule, and
+// returns before the deadline with every claimed run recorded: no run is
+// left Pending without an infrastructure id.
+func TestDispatcher_RunOnce_invocationDeadline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	const runs = 16
+	ids := make([]string, runs)
+	for i := range ids {
+		ids[i] = e.run(e.dep).ID
+	}
+	b, err := process.New(process.Config{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Wait)
+	d, err := dispatch.New(dispatch.Config{WorkerName: "pushpool-test", MaxConcurrentSubmissions: 2,
+		SubmitReserve: 1500 * time.Millisecond, RecordReserve: time.Second,
+		SettingsEnv: map[string]string{"PREFECT_API_URL": srv.URL}}, e.api, &slowBackend{Backend: b, delay: 700 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	res, err := d.RunOnce(ctx, e.pool.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late := time.Since(deadline); late > 0 {
+		t.Errorf("RunOnce returned %v after the invocation deadline", late)
+	}
+	b.Wait()
+	var recorded, requeued, untouched int
+	for _, id := range ids {
+		r := e.read(id)
+		switch {
+		case r.InfrastructurePID != nil:
+			recorded++
+		case *r.StateType == prefect.StateScheduled && strings.Contains(e.logs(id), "invocation deadline"):
+			requeued++
+		case *r.StateType == prefect.StateScheduled:
+			untouched++
+		default:
+			t.Errorf("run %s is %s with no infrastructure recorded; states:\n%s", id, *r.StateType, e.history(id))
+		}
+	}
+	t.Logf("%d recorded, %d put back after the deadline cut their submission, %d not claimed; pass %+v", recorded, requeued, untouched, res.Runs)
+	if recorded == 0 || requeued != 1 || untouched == 0 {
+		t.Errorf("recorded %d, requeued %d, untouched %d; want some recorded, exactly the hanging one requeued, and claiming stopped before all %d", recorded, requeued, untouched, runs)
+	}
+}

@@ -19,6 +19,8 @@ import (
 type pass struct {
 	d    *Dispatcher
 	pool prefect.WorkPool
+	// deadline is the invocation's hard deadline; zero when there is none.
+	deadline time.Time
 
 	mu          sync.Mutex
 	deployments map[string]deploymentLookup
@@ -73,7 +75,7 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 	rl := newRunLog(d.api, run.ID, log)
 	// Whatever happens below, the lines written for the run reach Prefect.
 	defer func() {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.RecordTimeout)
+		fctx, cancel := p.recordContext(ctx)
 		defer cancel()
 		rl.flush(fctx)
 	}()
@@ -109,7 +111,7 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 		res.Outcome, res.Err = Skipped, context.Cause(ctx)
 		return res
 	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.RecordTimeout)
+	fctx, cancel := p.recordContext(ctx)
 	defer cancel()
 	claimed, outcome, err := p.claim(ctx, fctx, run, log)
 	if !claimed {
@@ -121,14 +123,27 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 		return res
 	}
 
-	job, err := p.render(fctx, run, flow, dep, nil)
+	// The submission must end RecordReserve before a deadline, leaving the
+	// rest to record what happened.
+	sctx, scancel := fctx, context.CancelFunc(func() {})
+	if !p.deadline.IsZero() {
+		sctx, scancel = context.WithDeadline(fctx, p.deadline.Add(-d.cfg.RecordReserve))
+	}
+	defer scancel()
+	job, err := p.render(sctx, run, flow, dep, nil)
+	if err != nil && sctx.Err() != nil && fctx.Err() == nil {
+		return p.requeue(fctx, run, res, rl, fmt.Errorf("the dispatcher's invocation deadline came while rendering the job: %w", err))
+	}
 	if err != nil {
 		return p.crash(fctx, run, res, rl, fmt.Errorf("render the job from work pool %q's base job template: %w", p.pool.Name, err))
 	}
-	p.markSubmitting(fctx, run, log)
-	infraID, err := d.backend.Submit(fctx, job)
+	p.markSubmitting(sctx, run, log)
+	infraID, err := d.backend.Submit(sctx, job)
 	if err != nil {
-		if errors.Is(err, ErrRetryable) {
+		// A submission cut off by the deadline may have started the job; the
+		// next pass claims the run again and the backend's idempotent
+		// Submit finds it.
+		if errors.Is(err, ErrRetryable) || (sctx.Err() != nil && fctx.Err() == nil) {
 			return p.requeue(fctx, run, res, rl, err)
 		}
 		return p.crash(fctx, run, res, rl, err)
@@ -140,6 +155,18 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 	rl.add(prefect.LogInfo, fmt.Sprintf("Flow run '%s' submitted to infrastructure %s by pushpool worker %q (due %s, submitted %s).",
 		run.Name, infraID, d.cfg.WorkerName, res.DueAt.UTC().Format(time.RFC3339), res.SubmittedAt.UTC().Format(time.RFC3339)))
 	return res
+}
+
+// recordContext is the context recording a claimed run uses: it outlives
+// the pass's context by RecordTimeout, but never the invocation's deadline
+// (less a moment to send the last request).
+func (p *pass) recordContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.d.cfg.RecordTimeout)
+	if p.deadline.IsZero() {
+		return rctx, cancel
+	}
+	bctx, bcancel := context.WithDeadline(rctx, p.deadline.Add(-250*time.Millisecond))
+	return bctx, func() { bcancel(); cancel() }
 }
 
 // claim proposes PENDING. Only ACCEPT makes the run ours, and only if the
@@ -361,7 +388,7 @@ func (p *pass) crash(ctx context.Context, run prefect.FlowRun, res RunResult, rl
 // error (throttling, an outage): retrying beats crashing a run that may well
 // start a minute later.
 func (p *pass) requeue(ctx context.Context, run prefect.FlowRun, res RunResult, rl *runLog, cause error) RunResult {
-	msg := "Submission to infrastructure failed with a retryable error; returned to the schedule for the next pass: " + cause.Error()
+	msg := "Submission to infrastructure did not finish and may succeed later (throttling, an outage, or the dispatcher's invocation deadline); the run is back in the schedule for the next pass: " + cause.Error()
 	rl.add(prefect.LogWarning, msg)
 	now := p.d.cfg.Now().UTC()
 	_, err := p.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{
