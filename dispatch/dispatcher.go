@@ -169,11 +169,18 @@ const (
 	// Skipped: the pass's context ended before the run was claimed; the run
 	// is untouched and a later pass will take it.
 	Skipped Outcome = "skipped"
+	// NotDue: a run asked for by id (DispatchRuns) is scheduled later than
+	// the lookahead; it stays Scheduled and RunResult.DueAt says when to
+	// wake again.
+	NotDue Outcome = "not-due"
+	// NotScheduled: a run asked for by id is no longer a Scheduled run of the
+	// pool (already claimed, cancelled, deleted or moved); nothing was done.
+	NotScheduled Outcome = "not-scheduled"
 )
 
 // Outcomes returns every Outcome, in the order above, for reports.
 func Outcomes() []Outcome {
-	return []Outcome{Submitted, LostClaim, Rejected, Deferred, Cancelled, Crashed, Errored, Skipped}
+	return []Outcome{Submitted, LostClaim, Rejected, Deferred, Cancelled, Crashed, Errored, Skipped, NotDue, NotScheduled}
 }
 
 // RunResult reports one flow run of a pass.
@@ -224,42 +231,13 @@ func countWhere[T any](items []T, match func(T) bool) int {
 // claimed run is recorded before it (see Config.SubmitReserve).
 func (d *Dispatcher) RunOnce(ctx context.Context, pool string) (PassResult, error) {
 	res := PassResult{Pool: pool}
-	hard, bounded := ctx.Deadline()
-	if bounded {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, hard.Add(-d.cfg.SubmitReserve-d.cfg.RecordReserve))
-		defer cancel()
+	ctx, p, cancel, err := d.startPass(ctx, pool)
+	defer cancel()
+	if err != nil || p == nil {
+		return res, err
 	}
-	wp, err := d.api.ReadWorkPool(ctx, pool)
-	if err != nil {
-		if prefect.IsNotFound(err) {
-			return res, fmt.Errorf("work pool %q does not exist in Prefect at this API URL: create it (prefect work-pool create, or the prefect_work_pool Terraform resource) or fix the pool name: %w", pool, err)
-		}
-		return res, fmt.Errorf("read work pool %q: %w", pool, err)
-	}
-	if err := d.api.WorkerHeartbeat(ctx, pool, d.cfg.WorkerName, d.cfg.HeartbeatInterval); err != nil {
-		d.log.WarnContext(ctx, "worker heartbeat failed", slog.String("work_pool", pool), slog.String("error", err.Error()))
-	}
-	if wp.IsPaused {
-		d.log.InfoContext(ctx, "work pool is paused; nothing dispatched", slog.String("work_pool", pool))
-		return res, nil
-	}
-
-	p := newPass(d, wp)
-	if bounded {
-		p.deadline = hard
-	}
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, d.cfg.MaxConcurrentSubmissions)
-		seen = map[string]bool{}
-	)
-	record := func(r RunResult) {
-		mu.Lock()
-		res.Runs = append(res.Runs, r)
-		mu.Unlock()
-	}
+	l := newLauncher(ctx, d.cfg.MaxConcurrentSubmissions)
+	seen := map[string]bool{}
 	const pageSize = 200 // the most the server returns at once
 poll:
 	for ctx.Err() == nil {
@@ -269,7 +247,7 @@ poll:
 		})
 		if err != nil {
 			if ctx.Err() == nil {
-				wg.Wait()
+				res.Runs = l.wait()
 				return res, fmt.Errorf("get scheduled flow runs of pool %q: %w", pool, err)
 			}
 			break
@@ -284,15 +262,9 @@ poll:
 			}
 			seen[sr.FlowRun.ID] = true
 			fresh++
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
+			if !l.launch(func(ctx context.Context) RunResult { return p.handle(ctx, sr.FlowRun) }) {
 				break poll
 			}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				record(p.handle(ctx, sr.FlowRun))
-			})
 		}
 		// A full page may hide more due runs; runs already seen (claimed, or
 		// left Scheduled by a rejection) come back, so stop when none is new.
@@ -301,9 +273,82 @@ poll:
 		}
 		// Let this page's claims land before asking again, so claimed runs
 		// drop out of the next page.
-		wg.Wait()
+		l.settle()
 	}
-	wg.Wait()
+	res.Runs = l.wait()
 	res.Polled = len(seen)
 	return res, nil
+}
+
+// startPass reads the pool and heartbeats for it. It bounds ctx by the
+// claim deadline when ctx has a deadline (see Config.SubmitReserve). A nil
+// pass with a nil error means there is nothing to do (the pool is paused).
+func (d *Dispatcher) startPass(ctx context.Context, pool string) (context.Context, *pass, context.CancelFunc, error) {
+	cancel := context.CancelFunc(func() {})
+	hard, bounded := ctx.Deadline()
+	if bounded {
+		ctx, cancel = context.WithDeadline(ctx, hard.Add(-d.cfg.SubmitReserve-d.cfg.RecordReserve))
+	}
+	wp, err := d.api.ReadWorkPool(ctx, pool)
+	if err != nil {
+		if prefect.IsNotFound(err) {
+			return ctx, nil, cancel, fmt.Errorf("work pool %q does not exist in Prefect at this API URL: create it (prefect work-pool create, or the prefect_work_pool Terraform resource) or fix the pool name: %w", pool, err)
+		}
+		return ctx, nil, cancel, fmt.Errorf("read work pool %q: %w", pool, err)
+	}
+	if err := d.api.WorkerHeartbeat(ctx, pool, d.cfg.WorkerName, d.cfg.HeartbeatInterval); err != nil {
+		d.log.WarnContext(ctx, "worker heartbeat failed", slog.String("work_pool", pool), slog.String("error", err.Error()))
+	}
+	if wp.IsPaused {
+		d.log.InfoContext(ctx, "work pool is paused; nothing dispatched", slog.String("work_pool", pool))
+		return ctx, nil, cancel, nil
+	}
+	p := newPass(d, wp)
+	if bounded {
+		p.deadline = hard
+	}
+	return ctx, p, cancel, nil
+}
+
+// launcher runs the handling of runs, at most n at a time, and collects
+// their results.
+type launcher struct {
+	ctx  context.Context
+	sem  chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	runs []RunResult
+}
+
+func newLauncher(ctx context.Context, n int) *launcher {
+	return &launcher{ctx: ctx, sem: make(chan struct{}, n)}
+}
+
+// launch starts handle when a slot is free; false means ctx ended first
+// and nothing was started.
+func (l *launcher) launch(handle func(context.Context) RunResult) bool {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.ctx.Done():
+		return false
+	}
+	l.wg.Go(func() {
+		defer func() { <-l.sem }()
+		r := handle(l.ctx)
+		l.mu.Lock()
+		l.runs = append(l.runs, r)
+		l.mu.Unlock()
+	})
+	return true
+}
+
+// settle waits for every launched run.
+func (l *launcher) settle() { l.wg.Wait() }
+
+// wait waits for every launched run and returns their results.
+func (l *launcher) wait() []RunResult {
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.runs
 }

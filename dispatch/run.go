@@ -25,10 +25,24 @@ type pass struct {
 	mu          sync.Mutex
 	deployments map[string]deploymentLookup
 	flows       map[string]prefect.Flow
+	triggers    map[string]*Trigger
+}
+
+// setTrigger attributes the dispatch of a run to an event.
+func (p *pass) setTrigger(flowRunID string, t *Trigger) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.triggers[flowRunID] = t
+}
+
+func (p *pass) trigger(flowRunID string) *Trigger {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.triggers[flowRunID]
 }
 
 func newPass(d *Dispatcher, pool prefect.WorkPool) *pass {
-	return &pass{d: d, pool: pool, deployments: map[string]deploymentLookup{}, flows: map[string]prefect.Flow{}}
+	return &pass{d: d, pool: pool, deployments: map[string]deploymentLookup{}, flows: map[string]prefect.Flow{}, triggers: map[string]*Trigger{}}
 }
 
 type deploymentLookup struct {
@@ -346,11 +360,16 @@ func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flo
 	if err != nil {
 		return Job{}, err
 	}
+	prepared := template.Prepare(cfg, info)
+	if t := p.trigger(run.ID); t != nil {
+		mergeStrings(prepared, "env", t.env())
+		mergeStrings(prepared, "labels", t.labels())
+	}
 	return Job{
 		FlowRunID: run.ID, FlowRunName: run.Name, FlowName: flow.Name, FlowID: flow.ID,
 		DeploymentID: info.DeploymentID,
 		WorkPool:     p.pool.Name, WorkPoolID: p.pool.ID, WorkPoolType: p.pool.Type,
-		Configuration: template.Prepare(cfg, info),
+		Configuration: prepared,
 	}, nil
 }
 
@@ -362,6 +381,9 @@ func (p *pass) markSubmitting(ctx context.Context, run prefect.FlowRun, log *slo
 		"prefect.worker.type":    p.pool.Type,
 		"prefect.work-pool.name": p.pool.Name,
 		"prefect.work-pool.id":   p.pool.ID,
+	}
+	for k, v := range p.trigger(run.ID).labels() {
+		labels[k] = v
 	}
 	if err := p.d.api.UpdateFlowRunLabels(ctx, run.ID, labels); err != nil {
 		log.WarnContext(ctx, "could not label the flow run", slog.String("error", err.Error()))
@@ -477,4 +499,20 @@ func (r resolver) blockData(doc prefect.BlockDocument, err error) (map[string]an
 	}
 	r.secrets.addFields(doc.Data, doc.SecretFields())
 	return doc.Data, nil
+}
+
+// mergeStrings adds values to the map at config[key] (a prepared
+// configuration's env or labels), creating it if needed.
+func mergeStrings(config map[string]any, key string, values map[string]string) {
+	if len(values) == 0 {
+		return
+	}
+	m, _ := config[key].(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+		config[key] = m
+	}
+	for k, v := range values {
+		m[k] = v
+	}
 }
