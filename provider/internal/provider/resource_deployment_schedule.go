@@ -312,12 +312,12 @@ func (r *DeploymentScheduleResource) ModifyPlan(ctx context.Context, req resourc
 		sameKind = stateKind == kind && state.DeploymentID.Equal(plan.DeploymentID)
 	}
 	// filled is a value the server fills in: the configured one, else the
-	// prior one while the kind stays, else unknown.
+	// prior one (even none) while the kind stays, else unknown.
 	filled := func(configured, prior, fallback attr.Value) attr.Value {
 		switch {
 		case !configured.IsNull():
 			return configured
-		case sameKind && !prior.IsNull():
+		case sameKind:
 			return prior
 		}
 		return fallback
@@ -438,6 +438,7 @@ func (m *DeploymentScheduleResourceModel) fromAPI(s prefect.DeploymentSchedule, 
 		return types.StringNull()
 	}
 	m.Timezone = str("timezone")
+	priorAnchor, priorRule := m.AnchorDate, m.RRule
 	m.Cron, m.DayOr, m.Interval, m.AnchorDate, m.RRule = types.StringNull(), types.BoolNull(), types.Float64Null(), types.StringNull(), types.StringNull()
 	switch {
 	case s.Schedule["cron"] != nil:
@@ -453,16 +454,14 @@ func (m *DeploymentScheduleResourceModel) fromAPI(s prefect.DeploymentSchedule, 
 			return
 		}
 		m.Interval = types.Float64Value(seconds)
-		prior := m.AnchorDate
 		m.AnchorDate = str("anchor_date")
-		if known(prior) && known(m.AnchorDate) && sameInstant(prior.ValueString(), m.AnchorDate.ValueString()) {
-			m.AnchorDate = prior
+		if known(priorAnchor) && known(m.AnchorDate) && sameInstant(priorAnchor.ValueString(), m.AnchorDate.ValueString()) {
+			m.AnchorDate = priorAnchor
 		}
 	case s.Schedule["rrule"] != nil:
-		prior := m.RRule
 		m.RRule = str("rrule")
-		if known(prior) && known(m.RRule) && rruleMatches(prior.ValueString(), m.RRule.ValueString()) {
-			m.RRule = prior
+		if known(priorRule) && known(m.RRule) && rruleMatches(priorRule.ValueString(), m.RRule.ValueString()) {
+			m.RRule = priorRule
 		}
 	}
 }
