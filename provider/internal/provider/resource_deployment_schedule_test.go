@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -143,6 +144,18 @@ func TestAccResource_deploymentSchedule(t *testing.T) {
 				Config:           scheduleConfig(name, `rrule = "FREQ=WEEKLY;BYDAY=MO"`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: action(plancheck.ResourceActionDestroyBeforeCreate), PostApplyPostRefresh: empty},
 				Check:            remember,
+			},
+			{
+				// Updating the deployment leaves its schedules alone.
+				Config: strings.Replace(scheduleConfig(name, `rrule = "FREQ=WEEKLY;BYDAY=MO"`),
+					"flow_id = prefect_flow.test.id", "flow_id = prefect_flow.test.id\n  description = \"changed\"", 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction("prefect_deployment.test", plancheck.ResourceActionUpdate),
+						plancheck.ExpectResourceAction(addr, plancheck.ResourceActionNoop),
+					},
+					PostApplyPostRefresh: empty,
+				},
 			},
 			{
 				// Drift: changed outside Terraform, shown as an update and corrected.
