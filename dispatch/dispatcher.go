@@ -25,12 +25,18 @@ type API interface {
 	UpdateFlowRun(ctx context.Context, id string, in prefect.FlowRunUpdate) error
 	UpdateFlowRunLabels(ctx context.Context, id string, labels map[string]string) error
 	CreateLogs(ctx context.Context, logs []prefect.Log) error
-	ReadVariable(ctx context.Context, name string) (prefect.Variable, error)
-	ReadBlockDocument(ctx context.Context, id string) (prefect.BlockDocument, error)
-	ReadBlockDocumentByName(ctx context.Context, typeSlug, name string) (prefect.BlockDocument, error)
+	Lookups
 	// For the Reconciler.
 	FilterFlowRuns(ctx context.Context, f prefect.FlowRunFilter) ([]prefect.FlowRun, error)
 	ReadEvents(ctx context.Context, f prefect.EventFilter, max int) ([]prefect.Event, error)
+}
+
+// Lookups is the part of the API that block and variable placeholders of
+// job templates need; *prefect.Client implements it.
+type Lookups interface {
+	ReadVariable(ctx context.Context, name string) (prefect.Variable, error)
+	ReadBlockDocument(ctx context.Context, id string) (prefect.BlockDocument, error)
+	ReadBlockDocumentByName(ctx context.Context, typeSlug, name string) (prefect.BlockDocument, error)
 }
 
 // Config configures a Dispatcher. Defaults are filled in by New.

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
+	"github.com/pushpool/pushpool/dispatch/template"
 )
 
 // Redacted replaces a secret in a job shown to a person.
@@ -65,6 +66,36 @@ func (d *Dispatcher) Render(ctx context.Context, flowRunID string) (Job, error) 
 	secrets.addSecretEnv(job.Configuration, "")
 	job.Configuration, _ = secrets.redactor().redact(job.Configuration, "").(map[string]any)
 	return job, nil
+}
+
+// CheckJobVariables checks a deployment's job variables against its work
+// pool before the deployment is created or changed, as early as the
+// Terraform provider's plan: it validates them against the pool's variables
+// schema as Prefect's server does for a deployment (required variables are
+// left to the flow runs), then renders a job from them as a dispatch pass
+// would for a run without job variables of its own. Blocks and Prefect
+// variables the template references are read through lookups.
+//
+// The error is a *template.ValidationError for job variables the server or
+// a dispatch pass would refuse, a *template.ConfigError for a job that
+// cannot be rendered, or a *template.ResolveError for a block or variable
+// placeholder that cannot be resolved (yet: it may be created later). A nil
+// lookups fails every such placeholder.
+func CheckJobVariables(ctx context.Context, lookups Lookups, pool prefect.WorkPool, deployment string, jobVariables map[string]any) error {
+	if schema, _ := pool.BaseJobTemplate["variables"].(map[string]any); schema != nil {
+		if err := template.ValidateDeployment(schema, jobVariables, pool.Name, deployment); err != nil {
+			return err
+		}
+	}
+	var r template.Resolver // nil renders templates without block or variable placeholders
+	if lookups != nil {
+		r = resolver{api: lookups}
+	}
+	in := template.Input{BaseJobTemplate: pool.BaseJobTemplate, DeploymentJobVariables: jobVariables}
+	if _, err := template.Render(ctx, in, r); err != nil {
+		return fmt.Errorf("render a job of deployment %q from work pool %q: %w", deployment, pool.Name, err)
+	}
+	return nil
 }
 
 // addSecretEnv collects the values of secret-looking variables in every env

@@ -2,11 +2,13 @@ package dispatch_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/pushpool/pushpool/dispatch"
 	"github.com/pushpool/pushpool/dispatch/prefect"
+	"github.com/pushpool/pushpool/dispatch/template"
 )
 
 // secretBlock saves a Secret block and returns its name.
@@ -93,5 +95,53 @@ func TestDispatcher_Render_namesWhatIsMissing(t *testing.T) {
 	_, err := d.Render(t.Context(), id)
 	if err == nil || !strings.Contains(err.Error(), id) || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("Render of a missing run = %v; want an error naming the run", err)
+	}
+}
+
+func TestCheckJobVariables(t *testing.T) {
+	t.Parallel()
+	var tmpl map[string]any
+	if err := json.Unmarshal([]byte(`{
+		"job_configuration": {"command": "{{ command }}", "cpu": "{{ cpu }}", "env": "{{ env }}"},
+		"variables": {"type": "object", "required": ["image"], "properties": {
+			"image": {"type": "string"}, "cpu": {"type": "integer", "default": 1}, "command": {"type": "string"}}}}`), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	pool := prefect.WorkPool{Name: "ecs-prod", BaseJobTemplate: tmpl}
+	tests := []struct {
+		name     string
+		vars     map[string]any
+		wantErr  string // a part of the error; empty means no error
+		wantType any
+	}{
+		{name: "valid", vars: map[string]any{"cpu": json.Number("2"), "command": "run"}},
+		{name: "required variable left to the flow runs", vars: map[string]any{}},
+		{name: "wrong type", vars: map[string]any{"cpu": "lots"}, wantErr: `job variable "cpu" of deployment "nightly" does not fit work pool "ecs-prod"`, wantType: &template.ValidationError{}},
+		{name: "renders to an invalid job", vars: map[string]any{"env": json.Number("5")}, wantErr: `render a job of deployment "nightly" from work pool "ecs-prod"`, wantType: &template.ConfigError{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := dispatch.CheckJobVariables(t.Context(), nil, pool, "nightly", tt.vars)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("CheckJobVariables: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("CheckJobVariables = %v, want an error containing %q", err, tt.wantErr)
+			}
+			switch want := tt.wantType.(type) {
+			case *template.ValidationError:
+				if !errors.As(err, &want) {
+					t.Errorf("CheckJobVariables = %T, want a *template.ValidationError", err)
+				}
+			case *template.ConfigError:
+				if !errors.As(err, &want) {
+					t.Errorf("CheckJobVariables = %T, want a *template.ConfigError", err)
+				}
+			}
+		})
 	}
 }

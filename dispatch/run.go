@@ -465,7 +465,7 @@ func asObject(v any) map[string]any {
 // resolver answers template placeholders through the Prefect API; a non-nil
 // secrets collects the values of the secret fields of the blocks it reads.
 type resolver struct {
-	api     API
+	api     Lookups
 	secrets *secretSet
 }
 

@@ -1,7 +1,10 @@
 package prefect
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -33,6 +36,13 @@ type Deployment struct {
 	// Status is READY or NOT_READY.
 	Status                 *string `json:"status"`
 	EnforceParameterSchema bool    `json:"enforce_parameter_schema"`
+
+	// GlobalConcurrencyLimit is the concurrency limit linked to the
+	// deployment: the one the server keeps for the deployment's own
+	// concurrency_limit (named DeploymentLimitName(ID)), or a global limit
+	// linked by its id. ConcurrencyLimit is always null in answers of
+	// Prefect 3.1 and later.
+	GlobalConcurrencyLimit *GlobalConcurrencyLimit `json:"global_concurrency_limit"`
 }
 
 // ConcurrencyOptions say what happens to a run that finds the deployment's
@@ -85,6 +95,43 @@ type DeploymentUpdate struct {
 	EnforceParameterSchema *bool               `json:"enforce_parameter_schema,omitempty"`
 }
 
+// DeploymentSettings is the body of SetDeployment. Unlike DeploymentUpdate,
+// every field is sent, so nil clears a value on the server: it reconciles a
+// deployment to a declared state (the Terraform provider's update). Schedules
+// are never sent, so they are left as they are.
+type DeploymentSettings struct {
+	Version            *string             `json:"version"`
+	Description        *string             `json:"description"`
+	Paused             bool                `json:"paused"`
+	ConcurrencyOptions *ConcurrencyOptions `json:"concurrency_options"`
+	// Parameters, JobVariables and Tags are sent as {} or [] when nil: the
+	// server keeps the old job variables on null.
+	Parameters map[string]any `json:"parameters"`
+	// ParameterOpenAPISchema nil is sent as {}, which the server stores as
+	// {"type": "object", "properties": {}}: a null schema makes every later
+	// update fail with 409 while EnforceParameterSchema is on.
+	ParameterOpenAPISchema map[string]any   `json:"parameter_openapi_schema"`
+	Tags                   []string         `json:"tags"`
+	WorkQueueName          *string          `json:"work_queue_name"`
+	WorkPoolName           *string          `json:"work_pool_name"`
+	Path                   *string          `json:"path"`
+	JobVariables           map[string]any   `json:"job_variables"`
+	PullSteps              []map[string]any `json:"pull_steps"`
+	Entrypoint             *string          `json:"entrypoint"`
+	StorageDocumentID      *string          `json:"storage_document_id"`
+	EnforceParameterSchema bool             `json:"enforce_parameter_schema"`
+	// ConcurrencyLimit is sent only when SetConcurrencyLimit is true, as
+	// the server deletes whatever concurrency limit is linked to the
+	// deployment when it receives null, even a global limit linked by id
+	// and shared with other deployments.
+	ConcurrencyLimit    *int `json:"-"`
+	SetConcurrencyLimit bool `json:"-"`
+}
+
+// DeploymentLimitName is the name the server gives the concurrency limit it
+// keeps for a deployment's own concurrency_limit.
+func DeploymentLimitName(deploymentID string) string { return "deployment:" + deploymentID }
+
 // DeploymentFlowRunCreate is the body of CreateFlowRunFromDeployment.
 type DeploymentFlowRunCreate struct {
 	Name          string         `json:"name,omitempty"`
@@ -117,6 +164,37 @@ func (c *Client) ReadDeploymentByName(ctx context.Context, flowName, name string
 // UpdateDeployment changes a deployment.
 func (c *Client) UpdateDeployment(ctx context.Context, id string, in DeploymentUpdate) error {
 	return c.do(ctx, call{route: routeDeploymentUpdate, args: []string{id}, body: in})
+}
+
+// SetDeployment sets every changeable field of a deployment to the given
+// values (see DeploymentSettings).
+func (c *Client) SetDeployment(ctx context.Context, id string, in DeploymentSettings) error {
+	if in.Parameters == nil {
+		in.Parameters = map[string]any{}
+	}
+	if in.ParameterOpenAPISchema == nil {
+		in.ParameterOpenAPISchema = map[string]any{}
+	}
+	if in.JobVariables == nil {
+		in.JobVariables = map[string]any{}
+	}
+	if in.Tags == nil {
+		in.Tags = []string{}
+	}
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encode deployment %s settings: %w", id, err)
+	}
+	var body map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // keep the numbers of parameters and job variables exact
+	if err := dec.Decode(&body); err != nil {
+		return fmt.Errorf("encode deployment %s settings: %w", id, err)
+	}
+	if in.SetConcurrencyLimit {
+		body["concurrency_limit"] = in.ConcurrencyLimit
+	}
+	return c.do(ctx, call{route: routeDeploymentUpdate, args: []string{id}, body: body})
 }
 
 // DeleteDeployment deletes a deployment.

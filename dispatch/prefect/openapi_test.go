@@ -116,6 +116,7 @@ func TestTypes_fieldsExistInOpenAPI(t *testing.T) {
 		{Deployment{}, "DeploymentResponse"},
 		{DeploymentCreate{}, "DeploymentCreate"},
 		{DeploymentUpdate{}, "DeploymentUpdate"},
+		{DeploymentSettings{}, "DeploymentUpdate"},
 		{DeploymentFlowRunCreate{}, "DeploymentFlowRunCreate"},
 		{ConcurrencyOptions{}, "ConcurrencyOptions"},
 		{DeploymentSchedule{}, "DeploymentSchedule"},

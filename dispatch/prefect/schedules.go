@@ -1,6 +1,9 @@
 package prefect
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Schedule is one of Prefect's schedule shapes: {"interval": seconds,
 // "anchor_date", "timezone"}, {"cron", "timezone", "day_or"} or {"rrule",
@@ -10,6 +13,8 @@ type Schedule map[string]any
 // DeploymentSchedule is a schedule attached to a deployment.
 type DeploymentSchedule struct {
 	ID               string         `json:"id"`
+	Created          time.Time      `json:"created"`
+	Updated          time.Time      `json:"updated"`
 	DeploymentID     string         `json:"deployment_id"`
 	Schedule         Schedule       `json:"schedule"`
 	Active           bool           `json:"active"`

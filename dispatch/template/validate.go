@@ -74,17 +74,29 @@ const (
 // validated as the reference, not as the block's data. The error is a
 // *ValidationError naming the variable, the pool and the deployment.
 func Validate(variablesSchema, jobVariables map[string]any, pool, deployment string) error {
-	return validate(variablesSchema, jobVariables, pool, deployment)
+	return validate(variablesSchema, jobVariables, pool, deployment, false)
+}
+
+// ValidateDeployment checks a deployment's own job variables the way
+// Prefect's server does when the deployment is created or updated
+// (validate_job_variables_for_deployment): as Validate does, except that
+// required variables are not enforced, since a flow run may still supply
+// them, and that empty job variables are not checked at all.
+func ValidateDeployment(variablesSchema, jobVariables map[string]any, pool, deployment string) error {
+	if len(jobVariables) == 0 {
+		return nil
+	}
+	return validate(variablesSchema, jobVariables, pool, deployment, true)
 }
 
 // ValidateFlowRun validates what the server validates when a flow run of a
 // deployment is created: the deployment's job variables updated key by key
 // with the flow run's (no env merge), against the pool's variables schema.
 func ValidateFlowRun(variablesSchema, deploymentJobVariables, flowRunJobVariables map[string]any, pool, deployment string) error {
-	return validate(variablesSchema, union(deploymentJobVariables, flowRunJobVariables), pool, deployment)
+	return validate(variablesSchema, union(deploymentJobVariables, flowRunJobVariables), pool, deployment, false)
 }
 
-func validate(variablesSchema, jobVariables map[string]any, pool, deployment string) error {
+func validate(variablesSchema, jobVariables map[string]any, pool, deployment string, ignoreRequired bool) error {
 	if len(variablesSchema) == 0 {
 		return nil
 	}
@@ -168,7 +180,7 @@ func validate(variablesSchema, jobVariables map[string]any, pool, deployment str
 		}
 	}
 	processed = withoutRequired(processed, satisfied)
-	if invalidDefaults {
+	if invalidDefaults || ignoreRequired {
 		processed = removeNestedKeys(processed, "required").(map[string]any)
 	}
 	sch, cerr := compileSchema(processed, false)
@@ -456,10 +468,18 @@ func describe(ve *jsonschema.ValidationError) (variable, path, reason string) {
 		sort.Strings(missing)
 		return missing[0], "", reasonRequired
 	}
+	if extra, ok := leaf.ErrorKind.(*kind.AdditionalProperties); ok && len(leaf.InstanceLocation) == 0 && len(extra.Properties) > 0 {
+		names := append([]string(nil), extra.Properties...)
+		sort.Strings(names)
+		return names[0], "", reasonUnknown
+	}
 	return locate(leaf.InstanceLocation, kindReason(leaf.ErrorKind))
 }
 
-const reasonRequired = "it is required and has no value"
+const (
+	reasonRequired = "it is required and has no value"
+	reasonUnknown  = "the variables schema does not define it and allows no other variables"
+)
 
 // schemaPath locates the deepest failure of a schema's check against the
 // metaschema, as a JSON pointer into the variables schema.

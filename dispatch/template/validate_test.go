@@ -105,6 +105,39 @@ func TestValidate_BlockDefaults(t *testing.T) {
 	}
 }
 
+func TestValidateDeployment(t *testing.T) {
+	t.Parallel()
+	schema := `{"type": "object", "required": ["image"], "additionalProperties": false, "properties": {
+		"image": {"type": "string"},
+		"cpu": {"type": "integer", "default": 1024},
+		"strategy": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}
+	}}`
+	tests := []struct {
+		name         string
+		vars         string
+		wantVariable string
+	}{
+		{name: "no job variables", vars: `{}`},
+		{name: "required left to the flow run", vars: `{"cpu": 2}`},
+		{name: "nested required not enforced either", vars: `{"strategy": [{}]}`},
+		{name: "wrong type", vars: `{"cpu": "lots"}`, wantVariable: "cpu"},
+		{name: "unknown variable the schema forbids", vars: `{"gpu": 1}`, wantVariable: "gpu"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := ValidateDeployment(mustJSON(t, schema), mustJSON(t, tt.vars), "ecs-prod", "nightly")
+			var ve *ValidationError
+			switch {
+			case tt.wantVariable == "" && err != nil:
+				t.Fatalf("ValidateDeployment: %v", err)
+			case tt.wantVariable != "" && (!errors.As(err, &ve) || ve.Variable != tt.wantVariable):
+				t.Fatalf("ValidateDeployment = %v, want a *ValidationError for %q", err, tt.wantVariable)
+			}
+		})
+	}
+}
+
 func TestValidationError_Error(t *testing.T) {
 	t.Parallel()
 	e := &ValidationError{Variable: "cpu", Path: "cpu", Pool: "p", Deployment: "d", Reason: "got string, want integer", Fix: fixValue}

@@ -136,6 +136,8 @@ func (p *PrefectProvider) Resources(context.Context) []func() resource.Resource 
 		NewWorkQueueResource,
 		NewVariableResource,
 		NewFlowResource,
+		NewDeploymentResource,
+		NewDeploymentScheduleResource,
 	}
 }
 
@@ -147,6 +149,7 @@ func (p *PrefectProvider) DataSources(context.Context) []func() datasource.DataS
 		NewWorkQueueDataSource,
 		NewVariableDataSource,
 		NewBaseJobTemplatesDataSource,
+		NewDeploymentDataSource,
 	}
 }
 
