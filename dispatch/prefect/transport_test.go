@@ -279,3 +279,25 @@ func TestAPIError_neverEchoesTheRequestBody(t *testing.T) {
 		t.Fatalf("error %q: want the location and message, never the input", err)
 	}
 }
+
+func TestAPIError_keepsTheUnionMemberOfTheTag(t *testing.T) {
+	t.Parallel()
+	// What Prefect 3.9.1 answers to an action {"type": "change-flow-run-state", "state": "crashed"}, shortened.
+	body := `{"exception_message":"Invalid request received.","exception_detail":[
+{"type":"literal_error","loc":["body","actions",1,"DoNothing","type"],"msg":"Input should be 'do-nothing'"},
+{"type":"literal_error","loc":["body","actions",1,"function-after[selected_deployment_requires_id(), RunDeployment]","type"],"msg":"Input should be 'run-deployment'"},
+{"type":"enum","loc":["body","actions",1,"ChangeFlowRunState","state"],"msg":"Input should be 'SCHEDULED' or 'CRASHED'"},
+{"type":"literal_error","loc":["body","actions",1,"SendNotification","type"],"msg":"Input should be 'send-notification'"},
+{"type":"missing","loc":["body","actions",1,"SendNotification","body"],"msg":"Field required"}]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	c := fastClient(t, srv.URL, nil)
+	_, err := c.ReadWorkPool(t.Context(), "p")
+	want := "body.actions.1.ChangeFlowRunState.state: Input should be 'SCHEDULED' or 'CRASHED'"
+	if err == nil || !strings.HasSuffix(err.Error(), ": "+want) {
+		t.Fatalf("error %q: want only the message of the member whose tag matched, %q", err, want)
+	}
+}
