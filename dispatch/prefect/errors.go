@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -107,6 +108,9 @@ type validationItem struct {
 	Type string `json:"type"`
 	Loc  []any  `json:"loc"`
 	Msg  string `json:"msg"`
+	Ctx  struct {
+		Expected string `json:"expected"`
+	} `json:"ctx"`
 }
 
 func (it validationItem) path() string {
@@ -121,12 +125,12 @@ func (it validationItem) path() string {
 // to be. Pydantic reports a value that fits no member of a union (an
 // automation's trigger or actions) once per member, and every member but one
 // says only that the "type" tag is wrong ("Input should be 'do-nothing'"), so
-// the errors under a member whose tag did not match are dropped. When that
-// would drop everything, nothing is dropped.
+// the errors under a member whose tag did not match are dropped. When no
+// member's tag matched, one error lists the tags the server accepts there.
 func dropOtherUnionMembers(items []validationItem) []validationItem {
 	var wrong []string
 	for _, it := range items {
-		if it.Type == "literal_error" && len(it.Loc) > 1 && fmt.Sprint(it.Loc[len(it.Loc)-1]) == "type" {
+		if it.isTagError() {
 			wrong = append(wrong, validationItem{Loc: it.Loc[:len(it.Loc)-1]}.path()+".")
 		}
 	}
@@ -147,8 +151,33 @@ func dropOtherUnionMembers(items []validationItem) []validationItem {
 			kept = append(kept, it)
 		}
 	}
-	if len(kept) == 0 {
+	if len(kept) > 0 {
+		return kept
+	}
+	// No member matched: one error per union, at its "type", listing the tags.
+	var order []string
+	tags := map[string][]string{}
+	for _, it := range items {
+		if !it.isTagError() || len(it.Loc) < 3 {
+			continue
+		}
+		at := validationItem{Loc: append(slices.Clone(it.Loc[:len(it.Loc)-2]), "type")}.path()
+		if _, seen := tags[at]; !seen {
+			order = append(order, at)
+		}
+		tags[at] = append(tags[at], it.Ctx.Expected)
+	}
+	if len(order) == 0 {
 		return items
 	}
-	return kept
+	out := make([]validationItem, 0, len(order))
+	for _, at := range order {
+		out = append(out, validationItem{Loc: []any{at}, Msg: "Input should be one of " + strings.Join(tags[at], ", ")})
+	}
+	return out
+}
+
+// isTagError reports a wrong value of a union member's "type" tag.
+func (it validationItem) isTagError() bool {
+	return it.Type == "literal_error" && len(it.Loc) > 1 && fmt.Sprint(it.Loc[len(it.Loc)-1]) == "type"
 }

@@ -811,6 +811,14 @@ func validateResourceTriggers(ts []AutomationResourceTriggerModel, p path.Path, 
 }
 
 func validateEventTrigger(e *AutomationEventTriggerModel, p path.Path, diags *diag.Diagnostics) {
+	if e.Posture.ValueString() == postureReactive && !e.Expect.IsUnknown() && len(e.Expect.Elements()) == 0 &&
+		!e.Match.IsUnknown() && (e.Match.IsNull() || jsonattr.Equal(e.Match.ValueString(), "{}")) {
+		diags.AddAttributeWarning(p.AtName("expect"), "Automation trigger matches every event",
+			"This Reactive trigger has no expect and no match, so it fires on every event the server receives, "+
+				"including the prefect.automation.* events that automations (this one too) emit when they fire. "+
+				"On a self-hosted server that loop floods the event pipeline. List the events in expect, "+
+				"or narrow match, e.g. match = jsonencode({ \"prefect.resource.id\" = \"prefect.flow-run.*\" }).")
+	}
 	w := float64Ptr(e.Within)
 	if w == nil || e.Posture.ValueString() != postureProactive {
 		return
@@ -986,4 +994,48 @@ func (jsonResourceSpec) ValidateString(_ context.Context, req validator.StringRe
 	}
 	resp.Diagnostics.AddAttributeError(req.Path, "Invalid JSON resource specification",
 		fmt.Sprintf("%s %s. Write it with jsonencode({\"prefect.resource.role\" = \"flow\"}), or a list of such objects.", req.Path, err))
+}
+
+// caseInsensitivePlan plans the state's spelling of a configured ID that
+// differs only in case; the server stores UUIDs in lower case.
+type caseInsensitivePlan struct{}
+
+func (caseInsensitivePlan) Description(context.Context) string {
+	return "Keeps the value in state when the configured one differs only in letter case."
+}
+
+func (m caseInsensitivePlan) MarkdownDescription(ctx context.Context) string {
+	return m.Description(ctx)
+}
+
+func (caseInsensitivePlan) PlanModifyString(_ context.Context, req planmodifier.StringRequest, resp *planmodifier.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() || req.StateValue.IsNull() || req.StateValue.IsUnknown() {
+		return
+	}
+	if strings.EqualFold(req.ConfigValue.ValueString(), req.StateValue.ValueString()) {
+		resp.PlanValue = req.StateValue
+	}
+}
+
+// requirePlan plans the state's require when the configured one means the
+// same, e.g. "2" and 2.
+type requirePlan struct{}
+
+func (requirePlan) Description(context.Context) string {
+	return "Keeps the value in state when the configured require means the same number or word."
+}
+
+func (m requirePlan) MarkdownDescription(ctx context.Context) string { return m.Description(ctx) }
+
+func (requirePlan) PlanModifyDynamic(_ context.Context, req planmodifier.DynamicRequest, resp *planmodifier.DynamicResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnderlyingValueUnknown() || req.StateValue.IsNull() || req.StateValue.IsUnknown() {
+		return
+	}
+	c, err := requireValue(req.ConfigValue)
+	if err != nil {
+		return
+	}
+	if s, err := requireValue(req.StateValue); err == nil && fmt.Sprint(c) == fmt.Sprint(s) {
+		resp.PlanValue = req.StateValue
+	}
 }

@@ -115,7 +115,7 @@ func automationTriggerAttributes() map[string]schema.Attribute {
 				Required: true,
 				MarkdownDescription: "How many of the triggers must fire: `\"any\"`, `\"all\"`, or a number between 1 and " +
 					"the number of triggers.",
-				PlanModifiers: []planmodifier.Dynamic{jsonattr.DynamicPlan()},
+				PlanModifiers: []planmodifier.Dynamic{requirePlan{}},
 			}
 		}
 		return schema.SingleNestedAttribute{Optional: true, MarkdownDescription: desc, Attributes: a}
@@ -243,8 +243,12 @@ func automationActionsAttribute(desc string) schema.ListNestedAttribute {
 	typeDesc := "The action's type: `" + strings.Join(automationActionTypes, "`, `") + "`. " +
 		"Prefect Cloud only: " + strings.Join(cloud, ", ") + ". The type decides which other attributes apply; " +
 		"the plan reports any that are missing or unused."
-	id := func(desc string) schema.StringAttribute {
+	text := func(desc string) schema.StringAttribute {
 		return schema.StringAttribute{Optional: true, MarkdownDescription: desc}
+	}
+	id := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{Optional: true, MarkdownDescription: desc,
+			PlanModifiers: []planmodifier.String{caseInsensitivePlan{}}}
 	}
 	withDefault := func(s schema.StringAttribute, attribute string) schema.StringAttribute {
 		s.Computed = true
@@ -284,11 +288,8 @@ func automationActionsAttribute(desc string) schema.ListNestedAttribute {
 			"work_pool_id":  id("(Work pool actions) ID of the work pool; needed when `source` is `selected`."),
 			"work_queue_id": id("(Work queue actions) ID of the work queue; needed when `source` is `selected`."),
 			"automation_id": id("(Automation actions) ID of the automation to pause or resume; needed when `source` is `selected`."),
-			"block_document_id": withDefault(schema.StringAttribute{
-				Optional: true,
-				MarkdownDescription: "(`call-webhook`, `send-notification`, `send-email-notification`) ID of the webhook " +
-					"or notification block.",
-			}, "block_document_id"),
+			"block_document_id": withDefault(id("(`call-webhook`, `send-notification`, `send-email-notification`) ID of "+
+				"the webhook or notification block."), "block_document_id"),
 			"schedule_id":   id("(Cloud's `pause-schedule-for-flow-run`, `resume-schedule-for-flow-run`) ID of the schedule."),
 			"parameters":    jsonObj("(`run-deployment`) (JSON) Parameters of the flow run, over the deployment's."),
 			"job_variables": jsonObj("(`run-deployment`) (JSON) Job variables of the flow run, over the deployment's."),
@@ -297,14 +298,14 @@ func automationActionsAttribute(desc string) schema.ListNestedAttribute {
 				MarkdownDescription: "(`change-flow-run-state`) Type of the new state: `" + strings.Join(flowRunStateTypes, "`, `") + "`.",
 				Validators:          []validator.String{stringvalidator.OneOf(flowRunStateTypes...)},
 			},
-			"name":    id("(`change-flow-run-state`) Name of the new state, e.g. `Zombie`; defaults to the type's name."),
-			"message": id("(`change-flow-run-state`) Message of the new state; may be a Jinja template."),
+			"name":    text("(`change-flow-run-state`) Name of the new state, e.g. `Zombie`; defaults to the type's name."),
+			"message": text("(`change-flow-run-state`) Message of the new state; may be a Jinja template."),
 			"subject": withDefault(schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: "(Notifications) Subject; may be a Jinja template. " +
 					"Defaults to `Prefect automated notification`.",
 			}, "subject"),
-			"body": id("(Notifications) Body; may be a Jinja template such as `{{ flow_run.name }} failed`."),
+			"body": text("(Notifications) Body; may be a Jinja template such as `{{ flow_run.name }} failed`."),
 			"payload": withDefault(schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: "(`call-webhook`) Body sent to the webhook; may be a Jinja template. " +
