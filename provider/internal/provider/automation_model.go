@@ -915,12 +915,14 @@ func (eventWithinPlan) PlanModifyFloat64(ctx context.Context, req planmodifier.F
 		return
 	}
 	want := eventWithin(posture.ValueString(), float64Ptr(req.ConfigValue))
-	if s := float64Ptr(req.StateValue); s != nil && eventWithin(posture.ValueString(), s) == want {
+	s := float64Ptr(req.StateValue)
+	switch {
+	case req.ConfigValue.IsNull() && s != nil && *s == want:
 		resp.PlanValue = req.StateValue
-		return
-	}
-	if req.ConfigValue.IsNull() {
+	case req.ConfigValue.IsNull():
 		resp.PlanValue = types.Float64Value(want)
+	case s != nil && eventWithin(posture.ValueString(), s) == want:
+		resp.PlanValue = req.StateValue // e.g. a configured 0 for the stored 10 of a Proactive trigger
 	}
 }
 

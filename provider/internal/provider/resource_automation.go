@@ -299,7 +299,7 @@ func automationActionsAttribute(desc string) schema.ListNestedAttribute {
 				Validators:          []validator.String{stringvalidator.OneOf(flowRunStateTypes...)},
 			},
 			"name":    text("(`change-flow-run-state`) Name of the new state, e.g. `Zombie`; defaults to the type's name."),
-			"message": text("(`change-flow-run-state`) Message of the new state; may be a Jinja template."),
+			"message": text("(`change-flow-run-state`) Message of the new state, taken literally (not a template)."),
 			"subject": withDefault(schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: "(Notifications) Subject; may be a Jinja template. " +

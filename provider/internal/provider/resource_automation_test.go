@@ -364,7 +364,7 @@ resource "prefect_automation" "test" {
     { type = "cancel-flow-run" },
     { type = "suspend-flow-run" },
     { type = "resume-flow-run" },
-    { type = "change-flow-run-state", state = "CANCELLED", name = "Maintenance", message = "Stopped for {{ event.resource.id }}" },
+    { type = "change-flow-run-state", state = "CANCELLED", name = "Maintenance", message = "Stopped for maintenance" },
   ]
   actions_on_resolve = [
     { type = "send-notification", block_document_id = "00000000-0000-4000-8000-000000000001", body = "Maintenance over: {{ event.occurred }}" },
