@@ -1,6 +1,9 @@
 package prefect
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Automation is an automation: a trigger and the actions it runs. Trigger and
 // actions are kept as JSON objects, the shapes of which the server validates.
@@ -14,10 +17,13 @@ type Automation struct {
 	Actions          []map[string]any `json:"actions"`
 	ActionsOnTrigger []map[string]any `json:"actions_on_trigger"`
 	ActionsOnResolve []map[string]any `json:"actions_on_resolve"`
+	// Created and Updated are set by the server and never sent.
+	Created *time.Time `json:"created,omitempty"`
+	Updated *time.Time `json:"updated,omitempty"`
 }
 
 func (a Automation) body() Automation {
-	a.ID = ""
+	a.ID, a.Created, a.Updated = "", nil, nil
 	for _, p := range []*[]map[string]any{&a.Actions, &a.ActionsOnTrigger, &a.ActionsOnResolve} {
 		if *p == nil {
 			*p = []map[string]any{}
@@ -34,7 +40,7 @@ func (c *Client) CreateAutomation(ctx context.Context, a Automation) (Automation
 	return post[Automation](ctx, c, routeAutomationCreate, a.body())
 }
 
-// ReadAutomation reads an automation by id.
+// ReadAutomation reads an automation by id; a missing one is a 404 (IsNotFound).
 func (c *Client) ReadAutomation(ctx context.Context, id string) (Automation, error) {
 	return get[Automation](ctx, c, routeAutomationRead, id)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -90,20 +91,93 @@ func readDetail(body []byte) string {
 }
 
 func validationMessages(raw json.RawMessage) string {
-	var items []struct {
-		Loc []any  `json:"loc"`
-		Msg string `json:"msg"`
-	}
+	var items []validationItem
 	if len(raw) == 0 || json.Unmarshal(raw, &items) != nil || len(items) == 0 {
 		return ""
 	}
+	items = dropOtherUnionMembers(items)
 	parts := make([]string, 0, len(items))
 	for _, it := range items {
-		loc := make([]string, 0, len(it.Loc))
-		for _, l := range it.Loc {
-			loc = append(loc, fmt.Sprint(l))
-		}
-		parts = append(parts, strings.Join(loc, ".")+": "+it.Msg)
+		parts = append(parts, it.path()+": "+it.Msg)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// validationItem is one entry of a FastAPI/pydantic validation error.
+type validationItem struct {
+	Type string `json:"type"`
+	Loc  []any  `json:"loc"`
+	Msg  string `json:"msg"`
+	Ctx  struct {
+		Expected string `json:"expected"`
+	} `json:"ctx"`
+}
+
+func (it validationItem) path() string {
+	loc := make([]string, 0, len(it.Loc))
+	for _, l := range it.Loc {
+		loc = append(loc, fmt.Sprint(l))
+	}
+	return strings.Join(loc, ".")
+}
+
+// dropOtherUnionMembers keeps the errors of the union member a value meant
+// to be. Pydantic reports a value that fits no member of a union (an
+// automation's trigger or actions) once per member, and every member but one
+// says only that the "type" tag is wrong ("Input should be 'do-nothing'"), so
+// the errors under a member whose tag did not match are dropped. When no
+// member's tag matched, one error lists the tags the server accepts there.
+func dropOtherUnionMembers(items []validationItem) []validationItem {
+	var wrong []string
+	for _, it := range items {
+		if it.isTagError() {
+			wrong = append(wrong, validationItem{Loc: it.Loc[:len(it.Loc)-1]}.path()+".")
+		}
+	}
+	if len(wrong) == 0 {
+		return items
+	}
+	kept := make([]validationItem, 0, len(items))
+	for _, it := range items {
+		p := it.path() + "."
+		drop := false
+		for _, w := range wrong {
+			if strings.HasPrefix(p, w) {
+				drop = true
+				break
+			}
+		}
+		if !drop {
+			kept = append(kept, it)
+		}
+	}
+	if len(kept) > 0 {
+		return kept
+	}
+	// No member matched: one error per union, at its "type", listing the tags.
+	var order []string
+	tags := map[string][]string{}
+	for _, it := range items {
+		if !it.isTagError() || len(it.Loc) < 3 {
+			continue
+		}
+		at := validationItem{Loc: append(slices.Clone(it.Loc[:len(it.Loc)-2]), "type")}.path()
+		if _, seen := tags[at]; !seen {
+			order = append(order, at)
+		}
+		tags[at] = append(tags[at], it.Ctx.Expected)
+	}
+	if len(order) == 0 {
+		return items
+	}
+	out := make([]validationItem, 0, len(order))
+	for _, at := range order {
+		out = append(out, validationItem{Loc: []any{at}, Msg: "Input should be one of " + strings.Join(tags[at], ", ")})
+	}
+	return out
+}
+
+// isTagError reports a wrong value of a union member's "type" tag.
+func (it validationItem) isTagError() bool {
+	return it.Type == "literal_error" && len(it.Loc) > 1 && fmt.Sprint(it.Loc[len(it.Loc)-1]) == "type"
 }

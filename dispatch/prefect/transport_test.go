@@ -279,3 +279,38 @@ func TestAPIError_neverEchoesTheRequestBody(t *testing.T) {
 		t.Fatalf("error %q: want the location and message, never the input", err)
 	}
 }
+
+func TestAPIError_keepsTheUnionMemberOfTheTag(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct{ body, want string }{
+		// What Prefect 3.9.1 answers to an action {"type": "change-flow-run-state", "state": "crashed"}, shortened.
+		"one member's tag matches": {`{"exception_message":"Invalid request received.","exception_detail":[
+{"type":"literal_error","loc":["body","actions",1,"DoNothing","type"],"msg":"Input should be 'do-nothing'","ctx":{"expected":"'do-nothing'"}},
+{"type":"literal_error","loc":["body","actions",1,"function-after[selected_deployment_requires_id(), RunDeployment]","type"],"msg":"Input should be 'run-deployment'","ctx":{"expected":"'run-deployment'"}},
+{"type":"enum","loc":["body","actions",1,"ChangeFlowRunState","state"],"msg":"Input should be 'SCHEDULED' or 'CRASHED'"},
+{"type":"literal_error","loc":["body","actions",1,"SendNotification","type"],"msg":"Input should be 'send-notification'","ctx":{"expected":"'send-notification'"}},
+{"type":"missing","loc":["body","actions",1,"SendNotification","body"],"msg":"Field required"}]}`,
+			"body.actions.1.ChangeFlowRunState.state: Input should be 'SCHEDULED' or 'CRASHED'"},
+		// And to {"type": "declare-incident"}, a Prefect Cloud action.
+		"no member's tag matches": {`{"exception_detail":[
+{"type":"literal_error","loc":["body","actions",0,"DoNothing","type"],"msg":"Input should be 'do-nothing'","ctx":{"expected":"'do-nothing'"}},
+{"type":"literal_error","loc":["body","actions",0,"ChangeFlowRunState","type"],"msg":"Input should be 'change-flow-run-state'","ctx":{"expected":"'change-flow-run-state'"}},
+{"type":"missing","loc":["body","actions",0,"ChangeFlowRunState","state"],"msg":"Field required"}]}`,
+			"body.actions.0.type: Input should be one of 'do-nothing', 'change-flow-run-state'"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusUnprocessableEntity)
+				w.Write([]byte(tt.body))
+			}))
+			t.Cleanup(srv.Close)
+			c := fastClient(t, srv.URL, nil)
+			_, err := c.ReadWorkPool(t.Context(), "p")
+			if err == nil || !strings.HasSuffix(err.Error(), ": "+tt.want) {
+				t.Fatalf("error %q: want it to end in %q", err, tt.want)
+			}
+		})
+	}
+}

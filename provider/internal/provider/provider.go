@@ -138,6 +138,7 @@ func (p *PrefectProvider) Resources(context.Context) []func() resource.Resource 
 		NewFlowResource,
 		NewDeploymentResource,
 		NewDeploymentScheduleResource,
+		NewAutomationResource,
 	}
 }
 
@@ -150,6 +151,7 @@ func (p *PrefectProvider) DataSources(context.Context) []func() datasource.DataS
 		NewVariableDataSource,
 		NewBaseJobTemplatesDataSource,
 		NewDeploymentDataSource,
+		NewAutomationDataSource,
 	}
 }
 
