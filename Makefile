@@ -33,8 +33,8 @@ bench: venv ## benchmarks against a real Prefect server; writes bench/results.tx
 	  { $(GO) test -run '^$$' -bench . -benchtime=3x -timeout 30m ./dispatch/ && \
 	    $(GO) test -run '^$$' -bench . -benchtime=50x -timeout 10m ./dispatch/backend/ecs/; } | $(GO) run ./internal/tools/benchreport -o bench/results.txt
 
-functions: ## build the cloud function artifacts
-	@echo "make functions: filled in by the cloud functions work (issue 7)"
+functions: ## build the cloud function artifacts into dist/ and print their sizes
+	@$(GO) run ./internal/tools/fnbuild -o dist
 
 docs: ## generate the Terraform provider docs into provider/docs (offline: uses the terraform on PATH)
 	@command -v terraform >/dev/null || { echo "make docs needs terraform on PATH (go install github.com/hashicorp/terraform@v1.8.5)"; exit 1; }
