@@ -136,6 +136,7 @@ func (p *PrefectProvider) Resources(context.Context) []func() resource.Resource 
 		NewWorkQueueResource,
 		NewVariableResource,
 		NewFlowResource,
+		NewBlockResource,
 	}
 }
 
@@ -147,6 +148,7 @@ func (p *PrefectProvider) DataSources(context.Context) []func() datasource.DataS
 		NewWorkQueueDataSource,
 		NewVariableDataSource,
 		NewBaseJobTemplatesDataSource,
+		NewBlockDataSource,
 	}
 }
 
