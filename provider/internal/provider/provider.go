@@ -137,6 +137,8 @@ func (p *PrefectProvider) Resources(context.Context) []func() resource.Resource 
 		NewVariableResource,
 		NewFlowResource,
 		NewBlockResource,
+		NewGlobalConcurrencyLimitResource,
+		NewTaskRunConcurrencyLimitResource,
 	}
 }
 
@@ -146,6 +148,7 @@ func (p *PrefectProvider) DataSources(context.Context) []func() datasource.DataS
 		NewWorkPoolDataSource,
 		NewWorkPoolsDataSource,
 		NewWorkQueueDataSource,
+		NewWorkQueuesDataSource,
 		NewVariableDataSource,
 		NewBaseJobTemplatesDataSource,
 		NewBlockDataSource,

@@ -314,7 +314,7 @@ func TestBlock_keepMaskedSecrets(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
 		prior, server, want string
-		fields               []string
+		fields              []string
 	}{
 		"server masks a secret": {
 			prior: `{"value": "s3cr3t"}`, server: `{"value": "********"}`, want: `{"value": "s3cr3t"}`, fields: []string{"value"},
