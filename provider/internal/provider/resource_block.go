@@ -101,8 +101,9 @@ func (r *BlockResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 				Optional:  true,
 				Sensitive: true,
 				WriteOnly: true,
-				MarkdownDescription: "Write-only `data` (Terraform 1.11 and later): sent to the server but never stored in plan or state. " +
-					dataDesc + "It is written when the block is created and whenever `data_wo_version` changes. Conflicts with `data`.",
+				MarkdownDescription: "Write-only `data` (Terraform 1.11 and later): the same JSON object, sent to the server but never " +
+					"stored in plan or state. It is written when the block is created and whenever `data_wo_version` changes. " +
+					"Conflicts with `data`.",
 				Validators: []validator.String{jsonattr.Object(), stringvalidator.ConflictsWith(path.MatchRoot("data"))},
 			},
 			"data_wo_version": schema.Int64Attribute{
