@@ -87,5 +87,5 @@ func (c *Client) DeleteTaskRunConcurrencyLimit(ctx context.Context, tag string) 
 // DeleteTaskRunConcurrencyLimitByID deletes a task run concurrency limit by
 // id; the server revokes the slots its task runs hold.
 func (c *Client) DeleteTaskRunConcurrencyLimitByID(ctx context.Context, id string) error {
-	return c.do(ctx, call{route: routeTaskLimitDeleteByID, args: []string{id}})
+	return c.do(ctx, call{route: routeTaskLimitDeleteID, args: []string{id}})
 }
