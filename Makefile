@@ -7,7 +7,7 @@ VENV   = $(shell infra/local/stack.sh venv)
 TESTFLAGS ?=
 NOSKIPS := $(if $(filter true,$(CI)),-no-skips,)
 
-.PHONY: all build test demo bench functions docs lint venv
+.PHONY: all build test demo bench functions docs docs-check provider-dev lint venv
 
 all: build
 
@@ -39,6 +39,30 @@ functions: ## build the cloud function artifacts into dist/ and print their size
 docs: ## generate the Terraform provider docs into provider/docs (offline: uses the terraform on PATH)
 	@command -v terraform >/dev/null || { echo "make docs needs terraform on PATH (go install github.com/hashicorp/terraform@v1.8.5)"; exit 1; }
 	cd provider && CHECKPOINT_DISABLE=1 $(GO) tool tfplugindocs generate --provider-name prefect
+
+docs-check: ## fail when provider/docs differs from what make docs generates (offline: uses the terraform on PATH)
+	@command -v terraform >/dev/null || { echo "make docs-check needs terraform on PATH (go install github.com/hashicorp/terraform@v1.8.5)"; exit 1; }
+	@set -o pipefail; out=$$(mktemp -d provider/.docs-check.XXXXXX); trap 'rm -rf "$$out"' EXIT; \
+	  cp -R provider/docs/. "$$out/"; \
+	  (cd provider && CHECKPOINT_DISABLE=1 $(GO) tool tfplugindocs generate --provider-name prefect \
+	    --rendered-website-dir "$${out#provider/}" >/dev/null) || exit 1; \
+	  diff -ru provider/docs "$$out" || { echo "provider/docs is out of date: run make docs and commit the result"; exit 1; }; \
+	  echo "provider/docs is up to date"
+
+provider-dev: ## build the provider into bin/ and write bin/dev.tfrc, a Terraform CLI config that uses it
+	$(GO) build -o bin/terraform-provider-prefect ./provider
+	@printf '%s\n' \
+	  '# Written by make provider-dev: Terraform uses bin/terraform-provider-prefect for these' \
+	  '# provider addresses, without terraform init; every other provider installs as usual.' \
+	  'provider_installation {' \
+	  '  dev_overrides {' \
+	  '    "registry.terraform.io/prefecthq/prefect" = "$(CURDIR)/bin"' \
+	  '    "registry.terraform.io/pushpool/prefect"  = "$(CURDIR)/bin"' \
+	  '  }' \
+	  '  direct {}' \
+	  '}' > bin/dev.tfrc
+	@echo "Wrote bin/dev.tfrc. To use the provider in bin/, run:"
+	@echo "export TF_CLI_CONFIG_FILE=$(CURDIR)/bin/dev.tfrc"
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }

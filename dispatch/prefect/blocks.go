@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"time"
 )
 
 // BlockType is a kind of block, e.g. "aws-credentials".
@@ -25,6 +26,8 @@ type BlockSchema struct {
 // BlockDocument is a saved block: its data, of a type and schema.
 type BlockDocument struct {
 	ID            string         `json:"id,omitempty"`
+	Created       *time.Time     `json:"created,omitempty"`
+	Updated       *time.Time     `json:"updated,omitempty"`
 	Name          *string        `json:"name"`
 	Data          map[string]any `json:"data"`
 	BlockSchemaID string         `json:"block_schema_id"`
@@ -34,6 +37,59 @@ type BlockDocument struct {
 	// BlockSchema is sent by the server with a read document; its
 	// fields.secret_fields names the paths in Data that hold secrets.
 	BlockSchema *BlockSchema `json:"block_schema,omitempty"`
+	// BlockType is sent by the server with a read document.
+	BlockType *BlockType `json:"block_type,omitempty"`
+	// BlockDocumentReferences maps each top-level key of Data that was saved
+	// as a reference to another block ({"$ref": {"block_document_id": …}})
+	// to that block. The server sends Data with each reference replaced by
+	// the referenced block's data (hydrated).
+	BlockDocumentReferences map[string]BlockDocumentReference `json:"block_document_references,omitempty"`
+}
+
+// BlockDocumentReference is one entry of BlockDocument.BlockDocumentReferences.
+type BlockDocumentReference struct {
+	BlockDocument struct {
+		ID   string  `json:"id"`
+		Name *string `json:"name"`
+	} `json:"block_document"`
+}
+
+// BlockDocumentUpdate is the body of UpdateBlockDocument.
+type BlockDocumentUpdate struct {
+	// BlockSchemaID moves the document to another schema of its block type;
+	// empty leaves it unchanged.
+	BlockSchemaID string `json:"block_schema_id,omitempty"`
+	// Data is the new data. References to other blocks are written as
+	// {"$ref": {"block_document_id": "<id>"}} at the top level.
+	Data map[string]any `json:"data"`
+	// MergeExistingData merges Data into the current data instead of
+	// replacing it, so keys missing from Data are kept.
+	MergeExistingData bool `json:"merge_existing_data"`
+}
+
+// RefKey is the key of a block reference in block document data:
+// {"$ref": {"block_document_id": "<id>"}}.
+const RefKey = "$ref"
+
+// DataWithReferences returns the document's data as it was saved: every
+// top-level key that references another block holds
+// {"$ref": {"block_document_id": "<id>"}} again instead of that block's
+// data. Data itself is not changed.
+func (d BlockDocument) DataWithReferences() map[string]any {
+	if len(d.BlockDocumentReferences) == 0 {
+		return d.Data
+	}
+	out := make(map[string]any, len(d.Data))
+	for k, v := range d.Data {
+		out[k] = v
+	}
+	for k, ref := range d.BlockDocumentReferences {
+		if ref.BlockDocument.ID == "" {
+			continue
+		}
+		out[k] = map[string]any{RefKey: map[string]any{"block_document_id": ref.BlockDocument.ID}}
+	}
+	return out
 }
 
 // SecretFields returns the dotted paths of the document's secret fields as
@@ -63,6 +119,28 @@ func (c *Client) InstallSystemBlockTypes(ctx context.Context) error {
 // ReadBlockType reads a block type by slug.
 func (c *Client) ReadBlockType(ctx context.Context, slug string) (BlockType, error) {
 	return get[BlockType](ctx, c, routeBlockTypeBySlug, slug)
+}
+
+// ResolveBlockSchema returns a block type by slug and its newest schema. A
+// slug the server does not know yet makes it install Prefect's system block
+// types once and look again, since a fresh server registers them in the
+// background; a slug still unknown after that is a not-found APIError.
+func (c *Client) ResolveBlockSchema(ctx context.Context, slug string) (BlockType, BlockSchema, error) {
+	bt, err := c.ReadBlockType(ctx, slug)
+	if IsNotFound(err) {
+		if err := c.InstallSystemBlockTypes(ctx); err != nil {
+			return BlockType{}, BlockSchema{}, fmt.Errorf("install system block types: %w", err)
+		}
+		bt, err = c.ReadBlockType(ctx, slug)
+	}
+	if err != nil {
+		return BlockType{}, BlockSchema{}, fmt.Errorf("read block type %q: %w", slug, err)
+	}
+	schema, err := c.LatestBlockSchema(ctx, bt.ID)
+	if err != nil {
+		return BlockType{}, BlockSchema{}, fmt.Errorf("read the newest schema of block type %q: %w", slug, err)
+	}
+	return bt, schema, nil
 }
 
 // LatestBlockSchema returns the newest schema of a block type.
@@ -100,10 +178,13 @@ func (c *Client) ReadBlockDocumentByName(ctx context.Context, typeSlug, name str
 	return out, err
 }
 
-// UpdateBlockDocument replaces a block's data (merge false) or merges into it.
-func (c *Client) UpdateBlockDocument(ctx context.Context, id string, data map[string]any, merge bool) error {
-	body := map[string]any{"data": data, "merge_existing_data": merge}
-	return c.do(ctx, call{route: routeBlockDocUpdate, args: []string{id}, body: body})
+// UpdateBlockDocument replaces a block's data, or merges into it. A secret
+// sent as the server's mask ("********") keeps the stored secret.
+func (c *Client) UpdateBlockDocument(ctx context.Context, id string, in BlockDocumentUpdate) error {
+	if in.Data == nil {
+		in.Data = map[string]any{}
+	}
+	return c.do(ctx, call{route: routeBlockDocUpdate, args: []string{id}, body: in})
 }
 
 // DeleteBlockDocument deletes a block.

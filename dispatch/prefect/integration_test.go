@@ -388,6 +388,92 @@ func TestClient_VariablesBlocksLimitsAutomations(t *testing.T) {
 	}
 }
 
+func TestClient_BlockReferences(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := newClient(t)
+
+	credsType, credsSchema, err := c.ResolveBlockSchema(ctx, "aws-credentials")
+	if err != nil {
+		t.Fatal(err)
+	}
+	credsName := unique(t, "creds")
+	creds, err := c.CreateBlockDocument(ctx, prefect.BlockDocument{Name: &credsName, BlockSchemaID: credsSchema.ID, BlockTypeID: credsType.ID,
+		Data: map[string]any{"aws_access_key_id": "AKIA", "aws_secret_access_key": "s3cr3t"}})
+	if err != nil {
+		t.Fatalf("create credentials block: %v", err)
+	}
+	bucketType, bucketSchema, err := c.ResolveBlockSchema(ctx, "s3-bucket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := map[string]any{prefect.RefKey: map[string]any{"block_document_id": creds.ID}}
+	bucketName := unique(t, "bucket")
+	bucket, err := c.CreateBlockDocument(ctx, prefect.BlockDocument{Name: &bucketName, BlockSchemaID: bucketSchema.ID, BlockTypeID: bucketType.ID,
+		Data: map[string]any{"bucket_name": "b", "credentials": ref}})
+	if err != nil {
+		t.Fatalf("create bucket block: %v", err)
+	}
+
+	got, err := c.ReadBlockDocument(ctx, bucket.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server hydrates the reference with the referenced block's data,
+	// secrets revealed.
+	if hydrated, _ := got.Data["credentials"].(map[string]any); hydrated["aws_secret_access_key"] != "s3cr3t" {
+		t.Errorf("read data = %v; want the credentials hydrated with the secret", got.Data)
+	}
+	if got.BlockType == nil || got.BlockType.Slug != "s3-bucket" || got.Created == nil {
+		t.Errorf("read block = %+v; want its type and times", got)
+	}
+	saved := got.DataWithReferences()
+	if r, _ := saved["credentials"].(map[string]any); fmt.Sprint(r) != fmt.Sprint(ref) || saved["bucket_name"] != "b" {
+		t.Errorf("DataWithReferences() = %v; want the reference back", saved)
+	}
+
+	// Replacing the data drops the reference.
+	if err := c.UpdateBlockDocument(ctx, bucket.ID, prefect.BlockDocumentUpdate{Data: map[string]any{"bucket_name": "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = c.ReadBlockDocument(ctx, bucket.ID); err != nil || len(got.BlockDocumentReferences) != 0 || len(got.Data) != 1 {
+		t.Errorf("after update = %+v, %v; want only bucket_name", got, err)
+	}
+	if _, _, err := c.ResolveBlockSchema(ctx, "no-such-block-type"); !prefect.IsNotFound(err) {
+		t.Errorf("resolve an unknown slug: %v; want not found", err)
+	}
+}
+
+func TestClient_TaskRunConcurrencyLimit(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := newClient(t)
+	tag := unique(t, "tag")
+	l, err := c.CreateTaskRunConcurrencyLimit(ctx, prefect.TaskRunConcurrencyLimit{Tag: tag, ConcurrencyLimit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Creating again sets the limit in place: same ID.
+	again, err := c.CreateTaskRunConcurrencyLimit(ctx, prefect.TaskRunConcurrencyLimit{Tag: tag, ConcurrencyLimit: 5})
+	if err != nil || again.ID != l.ID || again.ConcurrencyLimit != 5 {
+		t.Fatalf("create again = %+v, %v; want the same ID with limit 5", again, err)
+	}
+	byID, err := c.ReadTaskRunConcurrencyLimitByID(ctx, l.ID)
+	if err != nil || byID.Tag != tag || byID.ConcurrencyLimit != 5 {
+		t.Fatalf("read by id = %+v, %v", byID, err)
+	}
+	// It is the global concurrency limit "tag:<tag>".
+	if g, err := c.ReadGlobalConcurrencyLimit(ctx, "tag:"+tag); err != nil || g.ID != l.ID {
+		t.Errorf("global limit tag:%s = %+v, %v; want the same ID", tag, g, err)
+	}
+	if err := c.DeleteTaskRunConcurrencyLimitByID(ctx, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadTaskRunConcurrencyLimitByID(ctx, l.ID); !prefect.IsNotFound(err) {
+		t.Errorf("read deleted limit: %v; want not found", err)
+	}
+}
+
 func TestClient_versions(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)

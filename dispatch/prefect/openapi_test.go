@@ -135,7 +135,9 @@ func TestTypes_fieldsExistInOpenAPI(t *testing.T) {
 		{BlockType{}, "BlockType"},
 		{BlockSchema{}, "BlockSchema"},
 		{BlockDocument{}, "BlockDocument"},
+		{BlockDocumentUpdate{}, "BlockDocumentUpdate"},
 		{GlobalConcurrencyLimit{}, "GlobalConcurrencyLimitResponse"},
+		{GlobalConcurrencyLimitUpdate{}, "ConcurrencyLimitV2Update"},
 		{TaskRunConcurrencyLimit{}, "ConcurrencyLimit"},
 		{Automation{}, "Automation"},
 	}

@@ -78,4 +78,6 @@ const (
 	routeTaskLimitCreate    route = "POST /concurrency_limits/"
 	routeTaskLimitReadByTag route = "GET /concurrency_limits/tag/{tag}"
 	routeTaskLimitDelete    route = "DELETE /concurrency_limits/tag/{tag}"
+	routeTaskLimitRead      route = "GET /concurrency_limits/{id}"
+	routeTaskLimitDeleteID  route = "DELETE /concurrency_limits/{id}"
 )

@@ -139,6 +139,9 @@ func (p *PrefectProvider) Resources(context.Context) []func() resource.Resource 
 		NewDeploymentResource,
 		NewDeploymentScheduleResource,
 		NewAutomationResource,
+		NewBlockResource,
+		NewGlobalConcurrencyLimitResource,
+		NewTaskRunConcurrencyLimitResource,
 	}
 }
 
@@ -148,10 +151,12 @@ func (p *PrefectProvider) DataSources(context.Context) []func() datasource.DataS
 		NewWorkPoolDataSource,
 		NewWorkPoolsDataSource,
 		NewWorkQueueDataSource,
+		NewWorkQueuesDataSource,
 		NewVariableDataSource,
 		NewBaseJobTemplatesDataSource,
 		NewDeploymentDataSource,
 		NewAutomationDataSource,
+		NewBlockDataSource,
 	}
 }
 
