@@ -31,7 +31,8 @@ demo: venv ## run scheduled flows end to end on a local Prefect server
 bench: venv ## benchmarks against a real Prefect server; writes bench/results.txt
 	@set -o pipefail; export PUSHPOOL_VENV="$(VENV)"; \
 	  { $(GO) test -run '^$$' -bench . -benchtime=3x -timeout 30m ./dispatch/ && \
-	    $(GO) test -run '^$$' -bench . -benchtime=50x -timeout 10m ./dispatch/backend/ecs/; } | $(GO) run ./internal/tools/benchreport -o bench/results.txt
+	    $(GO) test -run '^$$' -bench . -benchtime=50x -timeout 10m ./dispatch/backend/ecs/ && \
+	    $(GO) test -run '^$$' -bench . -benchtime=4x -timeout 15m ./functions/lambda/; } | $(GO) run ./internal/tools/benchreport -o bench/results.txt
 
 functions: ## build the cloud function artifacts into dist/ and print their sizes
 	@$(GO) run ./internal/tools/fnbuild -o dist

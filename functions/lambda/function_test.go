@@ -36,7 +36,7 @@ const webhookSecret = "whsec-0123456789abcdef"
 // stack is a Prefect server, moto (ECS, SQS, Secrets Manager) and an ECS
 // pool made from pushpool's default template, as infra/aws deploys them.
 type stack struct {
-	t        *testing.T
+	t        testing.TB
 	moto     *localstack.Moto
 	api      *prefect.Client
 	ecs      *ecs.Client
@@ -49,7 +49,7 @@ type stack struct {
 
 // newStack sets the process's AWS environment (the SDK's default chain
 // reads it), so tests using it cannot run in parallel.
-func newStack(t *testing.T, shardSize int) *stack {
+func newStack(t testing.TB, shardSize int) *stack {
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	t.Setenv("AWS_REGION", "us-east-1")
@@ -151,7 +151,7 @@ func (s *stack) tasks(id string) []string {
 	return arns
 }
 
-func testdata(t *testing.T, name string) []byte {
+func testdata(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
 	if err != nil {
@@ -161,7 +161,7 @@ func testdata(t *testing.T, name string) []byte {
 }
 
 // withBody puts body into a sample whose body field is "BODY".
-func withBody(t *testing.T, sample string, body []byte) json.RawMessage {
+func withBody(t testing.TB, sample string, body []byte) json.RawMessage {
 	t.Helper()
 	quoted, _ := json.Marshal(string(body))
 	return bytes.Replace(testdata(t, sample), []byte(`"BODY"`), quoted, 1)
@@ -286,7 +286,7 @@ func TestHandle_tickWakesRunsDueBeforeTheNextTick(t *testing.T) {
 	}
 }
 
-func claimTime(t *testing.T, api *prefect.Client, id string) time.Time {
+func claimTime(t testing.TB, api *prefect.Client, id string) time.Time {
 	t.Helper()
 	states, err := api.ReadFlowRunStates(t.Context(), id)
 	if err != nil {

@@ -55,6 +55,7 @@ func ratios() []ratio {
 		{"worst due-to-submit delay, 2s scheduler tick vs serve's timers", "max-delay-ms", "BenchmarkDueToSubmit/tick=2s", "BenchmarkDueToSubmit/serve-timers"},
 		{"ECS AWS calls per submission, new dispatcher each time vs one warm dispatcher", "aws-calls/submit", "BenchmarkSubmit/cold", "BenchmarkSubmit/warm"},
 		{"ECS submissions per second on moto, warm vs new dispatcher each time", "submits/s", "BenchmarkSubmit/warm", "BenchmarkSubmit/cold"},
+		{"Lateness of a run due between 10 s ticks (Lambda handler, moto SQS), ticks only vs delayed SQS wake-up", "late-ms", "BenchmarkDueToClaim/ticks-only", "BenchmarkDueToClaim/wake-up"},
 	}
 }
 
@@ -135,7 +136,7 @@ func parse(line string) (result, bool) {
 func write(w io.Writer, results []result, env []string) error {
 	fmt.Fprintf(w, "pushpool benchmarks, %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "%s, %d CPUs; %s\n", runtime.Version(), runtime.NumCPU(), strings.Join(env, "; "))
-	fmt.Fprintln(w, "BenchmarkDispatch and BenchmarkDueToSubmit: against a real Prefect server (SQLite) with a no-op backend. BenchmarkSubmit: the ECS backend against moto (registrations/submit counts task definition revisions registered; the content-hash tag makes it 0 after the first). Produced by `make bench`.")
+	fmt.Fprintln(w, "BenchmarkDispatch and BenchmarkDueToSubmit: against a real Prefect server (SQLite) with a no-op backend. BenchmarkSubmit: the ECS backend against moto (registrations/submit counts task definition revisions registered; the content-hash tag makes it 0 after the first). BenchmarkDueToClaim: the Lambda handler on moto (ECS, SQS) with 1 s lookahead; late-ms is the mean due → claim time. Produced by `make bench`.")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, r := range results {
