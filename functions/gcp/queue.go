@@ -64,7 +64,10 @@ func (q *gcpQueue) MaxDelay() time.Duration {
 // Send implements invoke.Queue. A wake-up task is named after its runs and
 // due time, so the same wake-up sent twice (two ticks, a tick and a
 // webhook) is one task: Cloud Tasks answers AlreadyExists, which is
-// success.
+// success. Cloud Tasks keeps the name of an executed task for up to a day,
+// so a wake-up re-sent for the same due time after its task ran (an early
+// delivery beyond the lookahead) is dropped as well; the next tick, which
+// dispatches every due run, starts the run then.
 func (q *gcpQueue) Send(ctx context.Context, m invoke.Message, at time.Time) error {
 	now := time.Now
 	if q.now != nil {
@@ -91,7 +94,7 @@ func (q *gcpQueue) Send(ctx context.Context, m invoke.Message, at time.Time) err
 func (q *gcpQueue) publish(ctx context.Context, m invoke.Message) error {
 	res := q.pub.Publish(ctx, &pubsub.Message{Data: m.Encode(), Attributes: map[string]string{"pushpool_kind": invoke.MessageKind, "work_pool": m.Pool}})
 	if _, err := res.Get(ctx); err != nil {
-		return fmt.Errorf("publish to Pub/Sub topic %s: %w; the function's service account needs roles/pubsub.publisher on it", q.topic, err)
+		return fmt.Errorf("publish a shard of %d flow run(s) of work pool %q to Pub/Sub topic %s: %w; the function's service account needs roles/pubsub.publisher on the topic", len(m.FlowRunIDs), m.Pool, q.topic, err)
 	}
 	return nil
 }
@@ -121,7 +124,7 @@ func (q *gcpQueue) createTask(ctx context.Context, m invoke.Message, at time.Tim
 		if q.serviceAccount != "" {
 			hint = fmt.Sprintf(" and roles/iam.serviceAccountUser on %s", q.serviceAccount)
 		}
-		return fmt.Errorf("create a Cloud Tasks task in queue %s: %w; the function's service account needs roles/cloudtasks.enqueuer on the queue%s", q.queue, err, hint)
+		return fmt.Errorf("create the Cloud Tasks task waking flow run(s) %s of work pool %q in queue %s: %w; the function's service account needs roles/cloudtasks.enqueuer on the queue%s", strings.Join(m.FlowRunIDs, ", "), m.Pool, q.queue, err, hint)
 	}
 	return nil
 }
