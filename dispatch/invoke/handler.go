@@ -221,6 +221,9 @@ func (h *Handler) fanOut(ctx context.Context, e Engine, pool string, out *PoolTi
 		}
 	}
 	for _, r := range later {
+		if r.DueTime().Sub(now) > h.cfg.Queue.MaxDelay() {
+			continue // beyond what the queue can delay (or it cannot delay): a later tick takes it
+		}
 		if err := h.wakeAt(ctx, pool, r.ID, r.DueTime(), nil); err != nil {
 			log.WarnContext(ctx, "could not schedule a wake-up; the next tick will take the run", slog.String("flow_run_id", r.ID), slog.String("error", err.Error()))
 			continue
