@@ -158,7 +158,9 @@ func startPrefectOnce(ctx context.Context, venv string, opts PrefectOptions) (*P
 	cmd.Dir = dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed by its timeout never calls Stop; the
+	// server must not outlive it and load the machine.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Env = ServerEnv(dir, opts.Env)
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
