@@ -62,7 +62,7 @@ func (p *PrefectProvider) Metadata(_ context.Context, _ provider.MetadataRequest
 // Schema describes the provider block.
 func (p *PrefectProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Manages a self-hosted Prefect 3 server's work pools, work queues, flows and variables. " +
+		MarkdownDescription: "Manages a self-hosted Prefect 3 server's work pools, work queues, flows, deployments and their schedules, automations, variables, blocks and concurrency limits. " +
 			"Resource and attribute names are those of the prefecthq/prefect provider, so its configurations for " +
 			"self-hosted servers work unchanged. The provider shares its API client with the pushpool dispatcher: " +
 			"one place for authentication, CSRF tokens, retries and typed errors.",
