@@ -3,7 +3,7 @@
 # which may read these two secrets and nothing else in the vault.
 
 resource "azurerm_key_vault" "this" {
-  name                       = "kv-${substr(var.name, 0, 14)}-${local.suffix}"
+  name                       = "kv-${trimsuffix(substr(var.name, 0, 14), "-")}-${local.suffix}"
   resource_group_name        = data.azurerm_resource_group.this.name
   location                   = local.location
   tenant_id                  = data.azurerm_client_config.current.tenant_id
