@@ -240,7 +240,7 @@ func refs(expr hcl.Expression) []string {
 func (m *tfModule) resourceBlocks(typ string) []*hclsyntax.Block { return m.topBlocks("resource", typ) }
 
 // where names a position for failure messages.
-func where(_ *tfModule, r hcl.Range) string {
+func where(r hcl.Range) string {
 	return r.Filename + ":" + strconv.Itoa(r.Start.Line)
 }
 
@@ -283,16 +283,16 @@ func TestModules_Variables(t *testing.T) {
 		for name, b := range m.variables() {
 			desc, ok := b.Body.Attributes["description"]
 			if !ok {
-				t.Errorf("%s: variable %q has no description", where(m, b.DefRange()), name)
+				t.Errorf("%s: variable %q has no description", where(b.DefRange()), name)
 			} else if s, ok := staticStrings(desc.Expr); !ok || len(s) != 1 || len(strings.TrimSpace(s[0])) < 10 {
-				t.Errorf("%s: variable %q: description must be a literal sentence", where(m, b.DefRange()), name)
+				t.Errorf("%s: variable %q: description must be a literal sentence", where(b.DefRange()), name)
 			}
 			if _, ok := b.Body.Attributes["type"]; !ok {
-				t.Errorf("%s: variable %q has no type", where(m, b.DefRange()), name)
+				t.Errorf("%s: variable %q has no type", where(b.DefRange()), name)
 			}
 			for _, v := range blocksOf(b.Body, "validation") {
 				if _, ok := v.Attributes["error_message"]; !ok {
-					t.Errorf("%s: variable %q: validation without error_message", where(m, b.DefRange()), name)
+					t.Errorf("%s: variable %q: validation without error_message", where(b.DefRange()), name)
 				}
 			}
 		}
@@ -411,7 +411,7 @@ func TestModules_NoWildcardActions(t *testing.T) {
 					if a, ok := body.Attributes[name]; ok {
 						for _, s := range literals(a.Expr) {
 							if strings.Contains(s, "*") {
-								t.Errorf("%s: %s contains a wildcard: %q", where(m, a.SrcRange), name, s)
+								t.Errorf("%s: %s contains a wildcard: %q", where(a.SrcRange), name, s)
 							}
 						}
 					}
@@ -425,7 +425,7 @@ func TestModules_NoWildcardActions(t *testing.T) {
 						}
 						for _, it := range obj.Items {
 							if k, ok := staticStrings(it.KeyExpr); ok && len(k) == 1 && (k[0] == "Action" || k[0] == "NotAction") {
-								t.Errorf("%s: inline policy JSON; write policies as data \"aws_iam_policy_document\" so they are checked", where(m, a.SrcRange))
+								t.Errorf("%s: inline policy JSON; write policies as data \"aws_iam_policy_document\" so they are checked", where(a.SrcRange))
 							}
 						}
 						return nil
@@ -435,14 +435,14 @@ func TestModules_NoWildcardActions(t *testing.T) {
 				if a, ok := body.Attributes["role"]; ok {
 					for _, s := range literals(a.Expr) {
 						if slices.Contains(basicGCPRoles, s) || strings.Contains(s, "*") {
-							t.Errorf("%s: role %q is a basic or wildcard role", where(m, a.SrcRange), s)
+							t.Errorf("%s: role %q is a basic or wildcard role", where(a.SrcRange), s)
 						}
 					}
 				}
 				if a, ok := body.Attributes["role_definition_name"]; ok {
 					for _, s := range literals(a.Expr) {
 						if slices.Contains(broadAzureRoles, s) {
-							t.Errorf("%s: role_definition_name %q grants every action", where(m, a.SrcRange), s)
+							t.Errorf("%s: role_definition_name %q grants every action", where(a.SrcRange), s)
 						}
 					}
 				}
@@ -458,7 +458,7 @@ func TestModules_NoWildcardActions(t *testing.T) {
 						continue
 					}
 					if !slices.ContainsFunc(refs(a.Expr), func(s string) bool { return s == "data.aws_iam_policy_document" }) {
-						t.Errorf("%s: %s.%s.%s must come from a data \"aws_iam_policy_document\"", where(m, a.SrcRange), typ, r.Labels[1], attr)
+						t.Errorf("%s: %s.%s.%s must come from a data \"aws_iam_policy_document\"", where(a.SrcRange), typ, r.Labels[1], attr)
 					}
 				}
 			}
@@ -466,21 +466,21 @@ func TestModules_NoWildcardActions(t *testing.T) {
 		for _, doc := range m.topBlocks("data", "aws_iam_policy_document") {
 			for _, st := range blocksOf(doc.Body, "statement") {
 				if _, ok := st.Attributes["not_actions"]; ok {
-					t.Errorf("%s: statement uses not_actions (an allow-everything-but list)", where(m, doc.DefRange()))
+					t.Errorf("%s: statement uses not_actions (an allow-everything-but list)", where(doc.DefRange()))
 				}
 				a, ok := st.Attributes["actions"]
 				if !ok {
-					t.Errorf("%s: statement without actions", where(m, doc.DefRange()))
+					t.Errorf("%s: statement without actions", where(doc.DefRange()))
 					continue
 				}
 				actions, ok := staticStrings(a.Expr)
 				if !ok || len(actions) == 0 {
-					t.Errorf("%s: actions must be a literal list so they can be checked", where(m, a.SrcRange))
+					t.Errorf("%s: actions must be a literal list so they can be checked", where(a.SrcRange))
 					continue
 				}
 				for _, act := range actions {
 					if !awsAction.MatchString(act) {
-						t.Errorf("%s: action %q is not a single named action", where(m, a.SrcRange), act)
+						t.Errorf("%s: action %q is not a single named action", where(a.SrcRange), act)
 					}
 				}
 			}
@@ -493,7 +493,7 @@ func TestModules_NoWildcardActions(t *testing.T) {
 				}
 				actions, ok := staticStrings(a.Expr)
 				if !ok || len(actions) == 0 {
-					t.Errorf("%s: role definition actions must be a literal list", where(m, a.SrcRange))
+					t.Errorf("%s: role definition actions must be a literal list", where(a.SrcRange))
 				}
 			}
 		}
@@ -516,7 +516,7 @@ func TestModules_PassRoleScoped(t *testing.T) {
 			if !slices.Contains(actions, "iam:PassRole") {
 				continue
 			}
-			pos := where(m, a.SrcRange)
+			pos := where(a.SrcRange)
 			res, ok := st.Attributes["resources"]
 			if !ok {
 				t.Errorf("%s: iam:PassRole without resources", pos)
@@ -578,7 +578,7 @@ func TestModules_EnvironmentContract(t *testing.T) {
 		for _, it := range obj.Items {
 			k, ok := staticStrings(it.KeyExpr)
 			if !ok || len(k) != 1 {
-				t.Errorf("infra/%s: contract_environment key at %s is not a literal name", c, where(m, it.KeyExpr.Range()))
+				t.Errorf("infra/%s: contract_environment key at %s is not a literal name", c, where(it.KeyExpr.Range()))
 				continue
 			}
 			got = append(got, k[0])
