@@ -1,0 +1,100 @@
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.region
+  account_id = data.aws_caller_identity.current.account_id
+
+  worker_name = coalesce(var.worker_name, var.name)
+
+  # Whether a secret value was given. Only that fact is not secret; count and
+  # conditionals may not depend on sensitive values themselves.
+  has_prefect_api_key = nonsensitive(var.prefect_api_key != null)
+  has_webhook_secret  = nonsensitive(var.webhook_secret != null)
+
+  # Null when the Prefect server takes no API key: the function then gets "".
+  prefect_api_key_secret_arn = local.has_prefect_api_key ? aws_secretsmanager_secret.prefect_api_key[0].arn : var.prefect_api_key_secret_arn
+  webhook_secret_arn         = var.webhook_secret_arn != null ? var.webhook_secret_arn : aws_secretsmanager_secret.webhook[0].arn
+
+  # What the function reads. These names are the contract with functions/lambda;
+  # infra/infra_test.go checks them. No secret values here: only ARNs.
+  contract_environment = {
+    PREFECT_API_URL                     = var.prefect_api_url
+    PUSHPOOL_POOLS                      = join(",", var.work_pools)
+    PUSHPOOL_WORKER_NAME                = local.worker_name
+    PUSHPOOL_SHARD_SIZE                 = tostring(var.shard_size)
+    PUSHPOOL_PREFECT_API_KEY_SECRET_ARN = local.prefect_api_key_secret_arn == null ? "" : local.prefect_api_key_secret_arn
+    PUSHPOOL_WEBHOOK_SECRET_ARN         = local.webhook_secret_arn
+    PUSHPOOL_QUEUE_URL                  = aws_sqs_queue.fanout.url
+    PUSHPOOL_SCHEDULER_GROUP            = aws_scheduler_schedule_group.wakeups.name
+    PUSHPOOL_SCHEDULER_ROLE_ARN         = aws_iam_role.wakeup.arn
+  }
+  function_environment = merge(var.extra_environment, local.contract_environment)
+
+  # The payload of the scheduled tick (Scheduler -> Lambda, asynchronous).
+  tick_payload = jsonencode({ kind = "tick" })
+
+  queue_visibility_timeout = coalesce(var.queue_visibility_timeout_seconds, var.timeout_seconds + 60)
+
+  cluster_names  = [for arn in var.ecs_cluster_arns : element(split("/", arn), 1)]
+  passable_roles = distinct(concat(var.ecs_task_role_arns, var.ecs_execution_role_arns))
+
+  ecs_events_to_queue    = var.ecs_events_enabled && var.ecs_events_target == "queue"
+  ecs_events_to_function = var.ecs_events_enabled && var.ecs_events_target == "function"
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  name              = "/aws/lambda/${var.name}"
+  retention_in_days = var.log_retention_days
+  tags              = var.tags
+}
+
+resource "aws_lambda_function" "this" {
+  function_name = var.name
+  description   = "pushpool dispatcher for Prefect work pools ${join(", ", var.work_pools)}"
+  role          = aws_iam_role.function.arn
+
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  architectures    = [var.architecture]
+  filename         = var.lambda_zip_path
+  source_code_hash = filebase64sha256(var.lambda_zip_path)
+
+  timeout                        = var.timeout_seconds
+  memory_size                    = var.memory_mb
+  reserved_concurrent_executions = var.reserved_concurrency
+
+  environment {
+    variables = local.function_environment
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.function.name
+  }
+
+  dynamic "vpc_config" {
+    for_each = length(var.vpc_subnet_ids) > 0 ? [1] : []
+    content {
+      subnet_ids         = var.vpc_subnet_ids
+      security_group_ids = var.vpc_security_group_ids
+    }
+  }
+
+  tags = var.tags
+
+  # The role must carry its permissions before the first invocation, and the
+  # log group must exist so Lambda does not create one without retention.
+  depends_on = [aws_iam_role_policy.function, aws_cloudwatch_log_group.function]
+}
+
+# Asynchronous invocations are the tick (a missed tick is made up by the next
+# one, so no retries) and, with ecs_events_target = "function", task state
+# changes (retried twice).
+resource "aws_lambda_function_event_invoke_config" "this" {
+  function_name                = aws_lambda_function.this.function_name
+  maximum_event_age_in_seconds = local.ecs_events_to_function ? 3600 : 120
+  maximum_retry_attempts       = local.ecs_events_to_function ? 2 : 0
+}

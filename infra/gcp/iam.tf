@@ -1,0 +1,120 @@
+# Least privilege: predefined narrow roles, granted on single resources
+# wherever the resource exists before the dispatcher runs. No basic roles
+# (owner, editor, viewer); infra/infra_test.go enforces that.
+
+# --- service accounts -----------------------------------------------------------
+
+# The functions run as this account.
+resource "google_service_account" "function" {
+  project      = var.project_id
+  account_id   = "${var.name}-fn"
+  display_name = "pushpool dispatcher ${var.name}"
+}
+
+# Pub/Sub push requests to the event function carry an OIDC token of this account.
+resource "google_service_account" "push" {
+  project      = var.project_id
+  account_id   = "${var.name}-push"
+  display_name = "pushpool ${var.name}: Pub/Sub push to the event function"
+}
+
+# Wake-up tasks publish to the fan-out topic with an OAuth token of this account.
+resource "google_service_account" "tasks" {
+  project      = var.project_id
+  account_id   = "${var.name}-tasks"
+  display_name = "pushpool ${var.name}: Cloud Tasks wake-ups publish to the fan-out topic"
+}
+
+# --- the dispatcher's own permissions -------------------------------------------
+
+# Cloud Run jobs are created per flow run, so no job exists to grant on: the
+# role is granted on the jobs project (roles/run.developer by default).
+resource "google_project_iam_member" "function_cloud_run" {
+  project = local.jobs_project_id
+  role    = var.cloud_run_role
+  member  = google_service_account.function.member
+}
+
+# Creating a job that runs as a service account needs actAs on that account:
+# granted on exactly the given job service accounts (the PassRole of GCP).
+resource "google_service_account_iam_member" "function_act_as_job" {
+  for_each           = toset(var.job_service_account_emails)
+  service_account_id = "projects/${local.jobs_project_id}/serviceAccounts/${each.value}"
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.function.member
+}
+
+resource "google_pubsub_topic_iam_member" "function_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.fanout.name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.function.member
+}
+
+resource "google_cloud_tasks_queue_iam_member" "function_enqueuer" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_tasks_queue.wakeups.name
+  role     = "roles/cloudtasks.enqueuer"
+  member   = google_service_account.function.member
+}
+
+# Tasks carry a token of the tasks account; creating them may need actAs on it.
+resource "google_service_account_iam_member" "function_act_as_tasks" {
+  service_account_id = google_service_account.tasks.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.function.member
+}
+
+resource "google_secret_manager_secret_iam_member" "function" {
+  for_each  = local.readable_secrets
+  project   = var.project_id
+  secret_id = each.value
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.function.member
+}
+
+# --- trigger plumbing -----------------------------------------------------------
+
+resource "google_cloud_run_v2_service_iam_member" "events_push" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.events.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = google_service_account.push.member
+}
+
+resource "google_pubsub_topic_iam_member" "tasks_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.fanout.name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.tasks.member
+}
+
+locals {
+  pubsub_service_agent = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+# Pub/Sub mints the push OIDC tokens (needed explicitly in projects created
+# before April 2021).
+resource "google_service_account_iam_member" "pubsub_token_creator" {
+  service_account_id = google_service_account.push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_service_agent
+}
+
+# Dead-lettering: Pub/Sub's service agent publishes to the dead-letter topic
+# and acknowledges the forwarded message on the source subscription.
+resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
+  project      = var.project_id
+  subscription = google_pubsub_subscription.fanout.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}

@@ -1,0 +1,315 @@
+# --- where --------------------------------------------------------------------
+
+variable "project_id" {
+  description = "Project the dispatcher is deployed in."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a project ID (6 to 30 lowercase letters, digits or hyphens), not a project number or name."
+  }
+}
+
+variable "region" {
+  description = "Region of the functions, the Cloud Scheduler job and the Cloud Tasks queue."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must be a region such as europe-west1 or us-central1."
+  }
+}
+
+variable "jobs_project_id" {
+  description = "Project the flow runs' Cloud Run jobs are created in (PUSHPOOL_GCP_PROJECT) when the pool template's credentials name none. Null: project_id."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.jobs_project_id == null || can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", coalesce(var.jobs_project_id, "x-placeholder")))
+    error_message = "jobs_project_id must be a project ID."
+  }
+}
+
+variable "name" {
+  description = "Prefix of every resource the module creates: functions <name>-events and <name>-webhook, topic <name>-fanout, service accounts, queue, scheduler job."
+  type        = string
+  default     = "pushpool"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.name))
+    error_message = "name must start with a lowercase letter and hold 1 to 20 lowercase letters, digits or hyphens (service account IDs are at most 30 characters)."
+  }
+}
+
+variable "enable_apis" {
+  description = "Enable the APIs the module uses (Cloud Functions, Cloud Run, Cloud Build, Artifact Registry, Pub/Sub, Cloud Scheduler, Cloud Tasks, Secret Manager, Logging). They are never disabled on destroy."
+  type        = bool
+  default     = true
+}
+
+variable "labels" {
+  description = "Labels added to every resource that takes labels."
+  type        = map(string)
+  default     = {}
+}
+
+# --- the functions ------------------------------------------------------------
+
+variable "source_zip_path" {
+  description = "Path to the Go source bundle built by `make functions` (dist/gcp-source.zip). It is uploaded to a bucket the module creates and built by Cloud Build."
+  type        = string
+
+  validation {
+    condition     = endswith(var.source_zip_path, ".zip")
+    error_message = "source_zip_path must name a .zip file, e.g. \"dist/gcp-source.zip\"."
+  }
+}
+
+variable "runtime" {
+  description = "Cloud Functions Go runtime; go126 matches the module's Go version. Use the newest go1xx the region offers (gcloud functions runtimes list)."
+  type        = string
+  default     = "go126"
+
+  validation {
+    condition     = can(regex("^go1[0-9]{2,}$", var.runtime))
+    error_message = "runtime must be a Go runtime such as go126."
+  }
+}
+
+variable "timeout_seconds" {
+  description = "Timeout of each invocation, in seconds. The dispatcher stops claiming runs before this deadline so it can still record what it started."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.timeout_seconds >= 30 && var.timeout_seconds <= 540
+    error_message = "timeout_seconds must be between 30 and 540 (event-driven functions, and Pub/Sub push acknowledgement deadlines, stop at 540-600 seconds)."
+  }
+}
+
+variable "memory" {
+  description = "Memory of each function instance (Cloud Functions units: 256M, 512M, 1Gi, ...)."
+  type        = string
+  default     = "256M"
+
+  validation {
+    condition     = can(regex("^[0-9]+(M|Mi|G|Gi)$", var.memory))
+    error_message = "memory must be a size such as 256M, 512Mi or 1Gi."
+  }
+}
+
+variable "max_instances" {
+  description = "Most instances of the event function (tick, fan-out shards, wake-ups)."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.max_instances >= 1 && var.max_instances <= 1000
+    error_message = "max_instances must be between 1 and 1000."
+  }
+}
+
+variable "webhook_max_instances" {
+  description = "Most instances of the webhook function."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.webhook_max_instances >= 1 && var.webhook_max_instances <= 1000
+    error_message = "webhook_max_instances must be between 1 and 1000."
+  }
+}
+
+variable "build_service_account_email" {
+  description = "Service account Cloud Build builds the functions with. Null: the project's default build service account."
+  type        = string
+  default     = null
+}
+
+variable "vpc_network" {
+  description = "VPC network for direct VPC egress, when the Prefect API is only reachable inside a VPC. Null: no VPC egress."
+  type        = string
+  default     = null
+}
+
+variable "vpc_subnetwork" {
+  description = "Subnetwork for direct VPC egress (with vpc_network). Private ranges go through the VPC, everything else directly."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = (var.vpc_network == null) == (var.vpc_subnetwork == null)
+    error_message = "Set vpc_network and vpc_subnetwork together, or neither."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' logs, in days. The module routes them to their own log bucket with this retention and excludes them from the _Default bucket."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.log_retention_days >= 1 && var.log_retention_days <= 3650
+    error_message = "log_retention_days must be between 1 and 3650."
+  }
+}
+
+# --- Prefect ------------------------------------------------------------------
+
+variable "prefect_api_url" {
+  description = "Prefect API URL the dispatcher talks to (PREFECT_API_URL), e.g. https://prefect.example.com/api."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https?://[^\\s/]+", var.prefect_api_url))
+    error_message = "prefect_api_url must be an http(s) URL such as https://prefect.example.com/api."
+  }
+}
+
+variable "work_pools" {
+  description = "Work pools this dispatcher serves (PUSHPOOL_POOLS), of type cloud-run-v2 or cloud-run-v2:push."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.work_pools) > 0 && alltrue([for p in var.work_pools : length(trimspace(p)) > 0 && !strcontains(p, ",")])
+    error_message = "work_pools must name at least one pool, and pool names may not be empty or contain commas (PUSHPOOL_POOLS is comma-separated)."
+  }
+}
+
+variable "worker_name" {
+  description = "Worker name shown in the pools and on every run (PUSHPOOL_WORKER_NAME). Null: the value of `name`."
+  type        = string
+  default     = null
+}
+
+variable "shard_size" {
+  description = "Runs one invocation dispatches before it fans the rest out through Pub/Sub (PUSHPOOL_SHARD_SIZE)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.shard_size >= 1 && var.shard_size <= 200 && floor(var.shard_size) == var.shard_size
+    error_message = "shard_size must be a whole number between 1 and 200 (Prefect returns at most 200 runs per poll)."
+  }
+}
+
+variable "extra_environment" {
+  description = "More environment variables for both functions, e.g. PUSHPOOL_LOG_FORMAT = \"json\". They cannot override the variables this module sets, and must not hold secrets."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = length(setintersection(keys(var.extra_environment), [
+      "PREFECT_API_URL", "PUSHPOOL_POOLS", "PUSHPOOL_WORKER_NAME", "PUSHPOOL_SHARD_SIZE",
+      "PUSHPOOL_PREFECT_API_KEY_SECRET", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_TOPIC",
+      "PUSHPOOL_TASKS_QUEUE", "PUSHPOOL_GCP_PROJECT", "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING",
+    ])) == 0
+    error_message = "extra_environment may not set the variables the module manages nor PREFECT_API_KEY / PREFECT_API_AUTH_STRING (secrets belong in Secret Manager)."
+  }
+}
+
+# --- Cloud Run jobs (where the flow runs go) ----------------------------------
+
+variable "job_service_account_emails" {
+  description = "Service accounts the flow runs' Cloud Run jobs run as (the `service_account_name` job variable; the Compute Engine default service account when templates leave it empty). The dispatcher may act as exactly these."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.job_service_account_emails : can(regex("^[^@*]+@[a-z0-9.-]+\\.iam\\.gserviceaccount\\.com$", e)) || can(regex("^[0-9]+-compute@developer\\.gserviceaccount\\.com$", e))])
+    error_message = "job_service_account_emails must hold service account emails (NAME@PROJECT.iam.gserviceaccount.com or NUMBER-compute@developer.gserviceaccount.com)."
+  }
+}
+
+variable "cloud_run_role" {
+  description = "Role granted on the jobs project so the dispatcher can create, run, watch, cancel and delete Cloud Run jobs and executions. roles/run.developer covers that (it also manages services); pass a custom role (projects/P/roles/R) holding only the run.jobs.* and run.executions.* permissions to narrow further."
+  type        = string
+  default     = "roles/run.developer"
+
+  validation {
+    condition     = !contains(["roles/owner", "roles/editor", "roles/run.admin"], var.cloud_run_role)
+    error_message = "cloud_run_role may not be a basic role or roles/run.admin (which can also set IAM policies)."
+  }
+}
+
+# --- triggers -----------------------------------------------------------------
+
+variable "tick_schedule" {
+  description = "Cloud Scheduler cron of the dispatch tick (unix-cron, minute resolution)."
+  type        = string
+  default     = "* * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.tick_schedule))) == 5
+    error_message = "tick_schedule must be a five-field unix-cron expression, e.g. \"* * * * *\"."
+  }
+}
+
+variable "tick_paused" {
+  description = "Pause the tick (dispatching stops; nothing is destroyed)."
+  type        = bool
+  default     = false
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of a fan-out message before Pub/Sub moves it to the dead-letter topic."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100 (Pub/Sub's limits)."
+  }
+}
+
+# --- secrets ------------------------------------------------------------------
+
+variable "prefect_api_key" {
+  description = "Prefect API key, stored in a new Secret Manager secret. Leave null with prefect_api_key_secret_version to use an existing secret, or with both null for a server without API keys."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "prefect_api_key_secret_version" {
+  description = "Existing Secret Manager secret version holding the Prefect API key: projects/P/secrets/S/versions/V (V may be latest). Conflicts with prefect_api_key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.prefect_api_key_secret_version == null || can(regex("^projects/[^/]+/secrets/[^/]+/versions/[^/]+$", coalesce(var.prefect_api_key_secret_version, "x")))
+    error_message = "prefect_api_key_secret_version must be a secret version resource name: projects/P/secrets/S/versions/V."
+  }
+  validation {
+    condition     = var.prefect_api_key_secret_version == null || var.prefect_api_key == null
+    error_message = "Set prefect_api_key or prefect_api_key_secret_version, not both."
+  }
+}
+
+variable "webhook_secret" {
+  description = "HMAC key the webhook function verifies request bodies with, stored in a new Secret Manager secret. Null (with webhook_secret_version null): a random 48-character key is generated; read it from the webhook_secret output."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.webhook_secret == null || length(coalesce(var.webhook_secret, "x")) >= 32
+    error_message = "webhook_secret must be at least 32 characters long."
+  }
+}
+
+variable "webhook_secret_version" {
+  description = "Existing Secret Manager secret version holding the webhook HMAC key: projects/P/secrets/S/versions/V. Conflicts with webhook_secret."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.webhook_secret_version == null || can(regex("^projects/[^/]+/secrets/[^/]+/versions/[^/]+$", coalesce(var.webhook_secret_version, "x")))
+    error_message = "webhook_secret_version must be a secret version resource name: projects/P/secrets/S/versions/V."
+  }
+  validation {
+    condition     = var.webhook_secret_version == null || var.webhook_secret == null
+    error_message = "Set webhook_secret or webhook_secret_version, not both."
+  }
+}
