@@ -259,46 +259,16 @@ func (f *function) event(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// tickReply is what a tick answers (visible in the request logs).
-type tickReply struct {
-	Pools   []poolReply `json:"pools,omitempty"`
-	Skipped string      `json:"skipped,omitempty"`
-}
-
-type poolReply struct {
-	Pool       string         `json:"work_pool"`
-	Outcomes   map[string]int `json:"outcomes,omitempty"`
-	Shards     int            `json:"shards,omitempty"`
-	Fanned     int            `json:"fanned_out,omitempty"`
-	Woken      int            `json:"wake_ups,omitempty"`
-	Reconciled map[string]int `json:"reconciled,omitempty"`
-	Error      string         `json:"error,omitempty"`
-}
-
 func (f *function) tick(ctx context.Context, w http.ResponseWriter, d delivery, log *slog.Logger) {
 	if !d.Published.IsZero() {
 		if age := f.now().Sub(d.Published); age > f.tickTTL {
 			log.WarnContext(ctx, "stale tick acknowledged without work; a later tick has superseded it", slog.Duration("age", age), slog.Int("attempt", d.Attempt))
-			reply(w, http.StatusOK, tickReply{Skipped: fmt.Sprintf("tick published %v ago, more than the wake horizon (%v)", age.Round(time.Second), f.tickTTL)})
+			reply(w, http.StatusOK, fnapp.TickReply{Skipped: fmt.Sprintf("tick published %v ago, more than the wake horizon (%v)", age.Round(time.Second), f.tickTTL)})
 			return
 		}
 	}
 	res := f.h.Tick(ctx)
-	var out tickReply
-	for _, p := range res.Pools {
-		pr := poolReply{Pool: p.Pool, Shards: p.Shards, Fanned: p.Fanned, Woken: p.Woken, Outcomes: map[string]int{}, Reconciled: map[string]int{}}
-		for _, r := range p.Dispatch.Runs {
-			pr.Outcomes[string(r.Outcome)]++
-		}
-		for _, c := range p.Reconcile.Runs {
-			pr.Reconciled[string(c.Action)]++
-		}
-		if p.Err != nil {
-			pr.Error = p.Err.Error()
-		}
-		out.Pools = append(out.Pools, pr)
-		log.InfoContext(ctx, "tick", slog.String("work_pool", p.Pool), slog.Any("outcomes", pr.Outcomes), slog.Int("shards", p.Shards), slog.Int("wake_ups", p.Woken), slog.Any("reconciled", pr.Reconciled), slog.String("error", pr.Error))
-	}
+	out := fnapp.Summarise(ctx, res, log)
 	if err := res.Err(); err != nil {
 		// A failing pool fails the request, so it shows in the service's
 		// error rate and the tick is delivered again while it is fresh;

@@ -16,9 +16,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pushpool/pushpool/functions/internal/fnapp"
 )
 
 // shutdownGrace is how long in-flight requests may finish after SIGTERM;
@@ -26,7 +27,7 @@ import (
 const shutdownGrace = 9 * time.Second
 
 func main() {
-	logger := slog.New(newCloudLoggingHandler(os.Stderr, logLevel(os.LookupEnv)))
+	logger := slog.New(newCloudLoggingHandler(os.Stderr, fnapp.LogLevel(os.LookupEnv)))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	fn, err := newFunction(ctx, os.LookupEnv, logger)
@@ -95,18 +96,4 @@ func newCloudLoggingHandler(w io.Writer, level slog.Level) slog.Handler {
 		}
 		return a
 	}})
-}
-
-// logLevel reads PREFECT_LOGGING_LEVEL, as every pushpool entry point does.
-func logLevel(lookup func(string) (string, bool)) slog.Level {
-	v, _ := lookup("PREFECT_LOGGING_LEVEL")
-	switch strings.ToUpper(strings.TrimSpace(v)) {
-	case "DEBUG":
-		return slog.LevelDebug
-	case "WARNING", "WARN":
-		return slog.LevelWarn
-	case "ERROR", "CRITICAL":
-		return slog.LevelError
-	}
-	return slog.LevelInfo
 }

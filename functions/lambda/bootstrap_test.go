@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
+	"github.com/pushpool/pushpool/functions/internal/fnapp"
 )
 
 // runtimeAPI is a loopback implementation of the Lambda Runtime API
@@ -150,7 +151,7 @@ func TestBootstrap_dispatchesADueRun(t *testing.T) {
 	if got.status != "response" {
 		t.Fatalf("tick invocation: %s %s\nbootstrap logs:\n%s", got.status, got.payload, logs)
 	}
-	var tr tickReply
+	var tr fnapp.TickReply
 	if err := json.Unmarshal(got.payload, &tr); err != nil || len(tr.Pools) != 1 || tr.Pools[0].Outcomes["submitted"] != 1 {
 		t.Fatalf("tick reply %s (%v); want one run submitted\nbootstrap logs:\n%s", got.payload, err, logs)
 	}

@@ -123,39 +123,9 @@ func (f *function) Handle(ctx context.Context, raw json.RawMessage) (any, error)
 	return nil, fmt.Errorf("unrecognised event (detail-type %q, source %q): pushpool takes EventBridge Scheduler ticks with input {\"pushpool\":\"tick\"}, SQS batches, ECS Task State Change events and Function URL webhooks", env.DetailType, env.Source)
 }
 
-// tickReply is what a tick returns (visible in the Lambda console and in
-// EventBridge Scheduler's logs).
-type tickReply struct {
-	Pools []poolReply `json:"pools"`
-}
-
-type poolReply struct {
-	Pool       string         `json:"work_pool"`
-	Outcomes   map[string]int `json:"outcomes,omitempty"`
-	Shards     int            `json:"shards,omitempty"`
-	Fanned     int            `json:"fanned_out,omitempty"`
-	Woken      int            `json:"wake_ups,omitempty"`
-	Reconciled map[string]int `json:"reconciled,omitempty"`
-	Error      string         `json:"error,omitempty"`
-}
-
-func (f *function) tick(ctx context.Context) (tickReply, error) {
+func (f *function) tick(ctx context.Context) (fnapp.TickReply, error) {
 	res := f.h.Tick(ctx)
-	var out tickReply
-	for _, p := range res.Pools {
-		pr := poolReply{Pool: p.Pool, Shards: p.Shards, Fanned: p.Fanned, Woken: p.Woken, Outcomes: map[string]int{}, Reconciled: map[string]int{}}
-		for _, r := range p.Dispatch.Runs {
-			pr.Outcomes[string(r.Outcome)]++
-		}
-		for _, c := range p.Reconcile.Runs {
-			pr.Reconciled[string(c.Action)]++
-		}
-		if p.Err != nil {
-			pr.Error = p.Err.Error()
-		}
-		out.Pools = append(out.Pools, pr)
-		f.log.InfoContext(ctx, "tick", slog.String("work_pool", p.Pool), slog.Any("outcomes", pr.Outcomes), slog.Int("shards", p.Shards), slog.Int("wake_ups", p.Woken), slog.Any("reconciled", pr.Reconciled), slog.String("error", pr.Error))
-	}
+	out := fnapp.Summarise(ctx, res, f.log)
 	// A failing pool fails the invocation, so it shows in the function's
 	// error metric; the other pools were still served.
 	return out, res.Err()

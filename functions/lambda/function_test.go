@@ -22,6 +22,7 @@ import (
 	ecsbackend "github.com/pushpool/pushpool/dispatch/backend/ecs"
 	"github.com/pushpool/pushpool/dispatch/invoke"
 	"github.com/pushpool/pushpool/dispatch/prefect"
+	"github.com/pushpool/pushpool/functions/internal/fnapp"
 	"github.com/pushpool/pushpool/internal/localstack"
 )
 
@@ -229,7 +230,7 @@ func TestHandle_tickFansOutThroughSQS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tick: %v", err)
 	}
-	reply := out.(tickReply)
+	reply := out.(fnapp.TickReply)
 	if len(reply.Pools) != 1 || reply.Pools[0].Outcomes["submitted"] != 2 || reply.Pools[0].Shards != 3 || reply.Pools[0].Fanned != 5 {
 		t.Fatalf("tick reply = %+v; want 2 runs submitted here and 5 fanned out in 3 shards", reply)
 	}
@@ -248,7 +249,7 @@ func TestHandle_tickFansOutThroughSQS(t *testing.T) {
 
 	// The EventBridge Scheduler form of the tick finds nothing left to do.
 	out, err = f.Handle(t.Context(), testdata(t, "scheduler-tick.json"))
-	if err != nil || out.(tickReply).Pools[0].Outcomes["submitted"] != 0 {
+	if err != nil || out.(fnapp.TickReply).Pools[0].Outcomes["submitted"] != 0 {
 		t.Errorf("second tick = %+v, %v; want nothing submitted again", out, err)
 	}
 }
@@ -265,7 +266,7 @@ func TestHandle_tickWakesRunsDueBeforeTheNextTick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := out.(tickReply).Pools[0]; p.Woken != 1 || p.Outcomes["submitted"] != 0 {
+	if p := out.(fnapp.TickReply).Pools[0]; p.Woken != 1 || p.Outcomes["submitted"] != 0 {
 		t.Fatalf("tick = %+v; want the run left for a wake-up", p)
 	}
 	// Nothing is visible before the delay: the message is not delivered early.

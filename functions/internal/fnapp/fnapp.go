@@ -124,7 +124,7 @@ func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
 // pool on first use, so a pool that does not exist fails only its own work.
 func Build(s Settings, queue invoke.Queue, webhookSecret []byte, logger *slog.Logger) (*invoke.Handler, error) {
 	if logger == nil {
-		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: levelFrom(s.Lookup)}))
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: LogLevel(s.Lookup)}))
 	}
 	pc := s.Prefect
 	pc.Logger = logger
@@ -178,7 +178,8 @@ func Build(s Settings, queue invoke.Queue, webhookSecret []byte, logger *slog.Lo
 	}, api, connect, logger)
 }
 
-func levelFrom(lookup func(string) (string, bool)) slog.Level {
+// LogLevel reads PREFECT_LOGGING_LEVEL, as every pushpool entry point does.
+func LogLevel(lookup func(string) (string, bool)) slog.Level {
 	v, _ := lookup(EnvLogLevel)
 	switch strings.ToUpper(strings.TrimSpace(v)) {
 	case "DEBUG":
