@@ -39,7 +39,7 @@ type invocationResponse struct {
 
 // timerInfo is a timer trigger's Data entry (the host's TimerInfo).
 type timerInfo struct {
-	Schedule       map[string]any `json:"Schedule"`
+	Schedule map[string]any `json:"Schedule"`
 	// ScheduleStatus is null until the schedule monitor has a record.
 	ScheduleStatus *struct {
 		Last        string `json:"Last"`
