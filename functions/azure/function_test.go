@@ -321,6 +321,45 @@ func TestFunction_tickFansOutThroughTheStorageQueue(t *testing.T) {
 	}
 }
 
+// TestFunction_tickWakesRunsDueBeforeTheNextTick: a run due in a few
+// seconds becomes a queue message hidden until its due time; the queue
+// trigger sees it then, and the run starts on time, not at the next tick.
+func TestFunction_tickWakesRunsDueBeforeTheNextTick(t *testing.T) {
+	s := newStack(t, 20)
+	f := s.function()
+	due := time.Now().Add(12 * time.Second)
+	run := s.run(due)
+	code, r := invokeFunction(t, f, fnTick, testdata(t, "timer-trigger.json"))
+	if p := tickOf(t, r).Pools[0]; code != http.StatusOK || p.Woken != 1 || p.Outcomes["submitted"] != 0 {
+		t.Fatalf("tick: %d %+v; want the run left for a wake-up", code, p)
+	}
+	// Hidden until the due time: the trigger cannot take it early.
+	early, err := s.queue.DequeueMessages(t.Context(), &azqueue.DequeueMessagesOptions{NumberOfMessages: ptr[int32](32)})
+	if err != nil || len(early.Messages) != 0 {
+		t.Fatalf("the queue gave %d message(s) long before the due time (%v)", len(early.Messages), err)
+	}
+	if _, failures := s.drain(f, 4*time.Second+time.Until(due)); len(failures) != 0 {
+		t.Errorf("wake-up failed: %v", failures)
+	}
+	if r := s.read(run.ID); r.InfrastructurePID == nil || len(s.started(30*time.Second, run.ID)[run.ID]) != 1 {
+		t.Fatalf("run %s is %s with no process after its wake-up", run.ID, *r.StateType)
+	}
+	states, err := s.api.ReadFlowRunStates(t.Context(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range states {
+		if st.Type == prefect.StatePending && st.Timestamp != nil {
+			lag := st.Timestamp.Sub(due)
+			t.Logf("due → claim %v through a hidden storage queue message", lag.Round(time.Millisecond))
+			if lag < -11*time.Second {
+				t.Errorf("claimed %v before its due time, more than the lookahead", -lag)
+			}
+			break
+		}
+	}
+}
+
 // webhook posts body through an HTTP trigger invocation, with the
 // signature header when sig is set.
 func (s *stack) webhook(f *function, body []byte, sig string) (int, map[string]any) {
