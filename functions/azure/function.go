@@ -82,6 +82,9 @@ type function struct {
 	timeout time.Duration
 }
 
+// newFunction reads the app settings (the shared contract of fnapp plus
+// the Azure ones above) and builds the handler. Every error names the
+// setting and the fix.
 func newFunction(lookup func(string) (string, bool), logger *slog.Logger) (*function, error) {
 	if err := unresolvedKeyVaultReferences(lookup); err != nil {
 		return nil, err
