@@ -297,21 +297,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-// tickSummary is what a tick reports (Outputs and ReturnValue).
-type tickSummary struct {
-	Pools []poolSummary `json:"pools"`
-}
-
-type poolSummary struct {
-	Pool       string         `json:"work_pool"`
-	Outcomes   map[string]int `json:"outcomes,omitempty"`
-	Shards     int            `json:"shards,omitempty"`
-	Fanned     int            `json:"fanned_out,omitempty"`
-	Woken      int            `json:"wake_ups,omitempty"`
-	Reconciled map[string]int `json:"reconciled,omitempty"`
-	Error      string         `json:"error,omitempty"`
-}
-
 // tick serves the timer trigger: one dispatch and reconcile pass over
 // every pool. A pool that fails fails the invocation (500), so it counts
 // in the function's failures; the other pools were still served.
@@ -321,25 +306,10 @@ func (f *function) tick(ctx context.Context, log *slog.Logger, req invocationReq
 		log.InfoContext(ctx, "timer is past due: the last tick ran late or was missed")
 	}
 	res := f.h.Tick(ctx)
-	var sum tickSummary
+	sum := fnapp.Summarise(ctx, res, log)
 	var logs []string
-	for _, p := range res.Pools {
-		ps := poolSummary{Pool: p.Pool, Shards: p.Shards, Fanned: p.Fanned, Woken: p.Woken, Outcomes: map[string]int{}, Reconciled: map[string]int{}}
-		for _, r := range p.Dispatch.Runs {
-			ps.Outcomes[string(r.Outcome)]++
-		}
-		for _, c := range p.Reconcile.Runs {
-			ps.Reconciled[string(c.Action)]++
-		}
-		attrs := []any{slog.String("work_pool", p.Pool), slog.Any("outcomes", ps.Outcomes), slog.Int("shards", p.Shards), slog.Int("wake_ups", p.Woken), slog.Any("reconciled", ps.Reconciled)}
-		if p.Err != nil {
-			ps.Error = p.Err.Error()
-			log.ErrorContext(ctx, "tick failed for a pool", append(attrs, slog.String("error", ps.Error))...)
-		} else {
-			log.InfoContext(ctx, "tick", attrs...)
-		}
-		sum.Pools = append(sum.Pools, ps)
-		logs = append(logs, fmt.Sprintf("work pool %s: outcomes %v, %d run(s) fanned out in %d shard(s), %d wake-up(s), reconciled %v", p.Pool, ps.Outcomes, p.Fanned, p.Shards, p.Woken, ps.Reconciled))
+	for _, ps := range sum.Pools {
+		logs = append(logs, fmt.Sprintf("work pool %s: outcomes %v, %d run(s) fanned out in %d shard(s), %d wake-up(s), reconciled %v", ps.Pool, ps.Outcomes, ps.Fanned, ps.Shards, ps.Woken, ps.Reconciled))
 	}
 	status := http.StatusOK
 	if err := res.Err(); err != nil {

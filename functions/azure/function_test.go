@@ -22,6 +22,7 @@ import (
 	"github.com/pushpool/pushpool/dispatch"
 	"github.com/pushpool/pushpool/dispatch/backend/process"
 	"github.com/pushpool/pushpool/dispatch/invoke"
+	"github.com/pushpool/pushpool/functions/internal/fnapp"
 	"github.com/pushpool/pushpool/dispatch/prefect"
 	"github.com/pushpool/pushpool/internal/localstack"
 )
@@ -198,9 +199,9 @@ func invokeFunction(t *testing.T, f *function, name string, payload []byte) (int
 	return rec.Code, r
 }
 
-func tickOf(t *testing.T, r reply) tickSummary {
+func tickOf(t *testing.T, r reply) fnapp.TickReply {
 	t.Helper()
-	var sum tickSummary
+	var sum fnapp.TickReply
 	if err := json.Unmarshal(r.Outputs[outSummary], &sum); err != nil || len(sum.Pools) != 1 {
 		t.Fatalf("tick outputs %s (%v); want one pool's summary", r.Outputs[outSummary], err)
 	}
