@@ -22,8 +22,8 @@ import (
 	"github.com/pushpool/pushpool/dispatch"
 	"github.com/pushpool/pushpool/dispatch/backend/process"
 	"github.com/pushpool/pushpool/dispatch/invoke"
-	"github.com/pushpool/pushpool/functions/internal/fnapp"
 	"github.com/pushpool/pushpool/dispatch/prefect"
+	"github.com/pushpool/pushpool/functions/internal/fnapp"
 	"github.com/pushpool/pushpool/internal/localstack"
 )
 
