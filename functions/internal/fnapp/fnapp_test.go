@@ -1,0 +1,51 @@
+package fnapp
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFromEnv(t *testing.T) {
+	base := map[string]string{"PREFECT_API_URL": "http://127.0.0.1:4200/api", "PUSHPOOL_POOLS": " ecs-push , spot ,"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // error text; "" means valid
+	}{
+		{"defaults", base, ""},
+		{"no API URL", map[string]string{"PUSHPOOL_POOLS": "p"}, "PREFECT_API_URL is not set"},
+		{"no pools", with("PUSHPOOL_POOLS", " , "), "PUSHPOOL_POOLS is not set"},
+		{"bad shard size", with("PUSHPOOL_SHARD_SIZE", "0"), `PUSHPOOL_SHARD_SIZE is "0"`},
+		{"bad seconds", with("PUSHPOOL_WAKE_HORIZON_SECONDS", "soon"), `PUSHPOOL_WAKE_HORIZON_SECONDS is "soon"`},
+		{"bad headers", with("PREFECT_CLIENT_CUSTOM_HEADERS", "x"), "PREFECT_CLIENT_CUSTOM_HEADERS must be a JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := FromEnv(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if tt.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v; want %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Pools) != 2 || s.Pools[0] != "ecs-push" || s.Pools[1] != "spot" || s.ShardSize != 20 ||
+				s.Lookahead != 10*time.Second || s.WakeHorizon != 90*time.Second || s.SubmitReserve != 20*time.Second || s.WorkerName != "pushpool-function" {
+				t.Errorf("settings = %+v; want the two pools and the documented defaults", s)
+			}
+		})
+	}
+}
