@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -18,19 +19,25 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
 // The clouds with a module under infra/<cloud>.
 var clouds = []string{"aws", "gcp", "azure"}
 
-// contract lists, per cloud, the environment the function reads. The module
-// must set exactly these names in local.contract_environment.
+// contract lists, per cloud, the environment the function reads: the names
+// its Go code looks up (functions/<cloud>, functions/internal/fnapp and
+// dispatch/), which TestModules_FunctionSourceAgrees checks once the
+// function exists. The module must set exactly these names in
+// local.contract_environment.
 var contract = func() map[string][]string {
-	common := []string{"PREFECT_API_URL", "PUSHPOOL_POOLS", "PUSHPOOL_WORKER_NAME", "PUSHPOOL_SHARD_SIZE"}
-	with := func(names ...string) []string { return append(slices.Clone(common), names...) }
+	shared := []string{"PREFECT_API_URL", "PUSHPOOL_POOLS", "PUSHPOOL_WORKER_NAME", "PUSHPOOL_SHARD_SIZE"}
+	timing := []string{"PUSHPOOL_WAKE_HORIZON_SECONDS", "PUSHPOOL_SUBMIT_RESERVE_SECONDS"}
+	with := func(names ...string) []string { return append(slices.Clone(shared), names...) }
 	return map[string][]string{
-		"aws": with("PUSHPOOL_PREFECT_API_KEY_SECRET_ARN", "PUSHPOOL_WEBHOOK_SECRET_ARN", "PUSHPOOL_QUEUE_URL",
-			"PUSHPOOL_SCHEDULER_GROUP", "PUSHPOOL_SCHEDULER_ROLE_ARN"),
+		// functions/lambda/function.go
+		"aws": with(append(timing, "PUSHPOOL_PREFECT_API_KEY_SECRET_ARN", "PUSHPOOL_WEBHOOK_SECRET_ARN", "PUSHPOOL_QUEUE_URL")...),
 		"gcp": with("PUSHPOOL_PREFECT_API_KEY_SECRET", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_TOPIC",
 			"PUSHPOOL_TASKS_QUEUE", "PUSHPOOL_GCP_PROJECT"),
 		"azure": with("PREFECT_API_KEY", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_QUEUE", "AZURE_SUBSCRIPTION_ID",
@@ -553,9 +560,25 @@ func TestModules_PassRoleScoped(t *testing.T) {
 			}
 		}
 	}
-	for _, svc := range []string{"ecs-tasks.amazonaws.com", "scheduler.amazonaws.com"} {
-		if !passedTo[svc] {
-			t.Errorf("infra/aws: no iam:PassRole statement passes roles to %s", svc)
+	for _, doc := range m.topBlocks("data", "aws_iam_policy_document") {
+		for _, st := range blocksOf(doc.Body, "statement") {
+			if a, ok := st.Attributes["actions"]; ok {
+				for _, act := range literals(a.Expr) {
+					if strings.HasPrefix(act, "scheduler:") {
+						t.Errorf("%s: %s: functions/lambda creates no EventBridge schedules (wake-ups are SQS delays)", where(a.SrcRange), act)
+					}
+				}
+			}
+		}
+	}
+	if !passedTo["ecs-tasks.amazonaws.com"] {
+		t.Errorf("infra/aws: no iam:PassRole statement passes roles to ecs-tasks.amazonaws.com")
+	}
+	// The function creates no EventBridge schedules (wake-ups are SQS delays),
+	// so it passes no role to the scheduler and may not create schedules.
+	for svc := range passedTo {
+		if svc != "ecs-tasks.amazonaws.com" {
+			t.Errorf("infra/aws: iam:PassRole to %s, which functions/lambda never needs", svc)
 		}
 	}
 }
@@ -636,34 +659,136 @@ func TestModules_EnvironmentContract(t *testing.T) {
 	}
 }
 
-// TestModules_FunctionSourceAgrees checks, once a cloud's function exists
-// under functions/, that its Go code names every variable of the contract.
+// TestModules_FunctionSourceAgrees checks that the function's Go code names
+// every variable of the module's contract: the code of functions/<dir>, the
+// shared contract in functions/internal and the engine under dispatch/. The
+// Lambda and Google Cloud functions exist, so for them a missing directory
+// fails; Azure's is checked once functions/azure is on this branch.
 func TestModules_FunctionSourceAgrees(t *testing.T) {
 	t.Parallel()
 	dirs := map[string]string{"aws": "lambda", "gcp": "gcp", "azure": "azure"}
+	required := map[string]bool{"aws": true, "gcp": true}
 	for _, c := range clouds {
 		fn := filepath.Join("..", "functions", dirs[c])
 		if _, err := os.Stat(fn); err != nil {
-			t.Logf("functions/%s does not exist yet: the contract is checked on the module side only", dirs[c])
+			if required[c] {
+				t.Errorf("functions/%s is missing: infra/%s deploys it: %v", dirs[c], c, err)
+			} else {
+				t.Logf("functions/%s does not exist yet: the contract is checked on the module side only", dirs[c])
+			}
 			continue
 		}
-		var src bytes.Buffer
-		for _, root := range []string{fn, filepath.Join("..", "dispatch")} {
-			err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-				if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
-					b, rerr := os.ReadFile(path)
-					src.Write(b)
-					return rerr
-				}
-				return err
-			})
-			if err != nil {
-				t.Fatalf("read %s: %v", root, err)
+		src := goSource(t, fn, filepath.Join("..", "functions", "internal"), filepath.Join("..", "dispatch"))
+		for _, name := range contract[c] {
+			if !bytes.Contains(src, []byte(`"`+name+`"`)) {
+				t.Errorf("functions/%s never reads %s, which infra/%s sets", dirs[c], name, c)
 			}
 		}
-		for _, name := range contract[c] {
-			if !bytes.Contains(src.Bytes(), []byte(`"`+name+`"`)) {
-				t.Errorf("functions/%s never reads %s, which infra/%s sets", dirs[c], name, c)
+	}
+}
+
+// goSource concatenates the non-test Go files under roots.
+func goSource(t *testing.T, roots ...string) []byte {
+	t.Helper()
+	var src bytes.Buffer
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+				b, rerr := os.ReadFile(path)
+				src.Write(b)
+				return rerr
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("read %s: %v", root, err)
+		}
+	}
+	return src.Bytes()
+}
+
+// tickPayloads are the tick bodies the functions are tested with: the
+// EventBridge Scheduler input of functions/lambda and the data of the Pub/Sub
+// message that functions/gcp receives from Cloud Scheduler.
+var tickPayloads = map[string]func(t *testing.T) []byte{
+	"aws": func(t *testing.T) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "functions", "lambda", "testdata", "scheduler-tick.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	},
+	"gcp": func(t *testing.T) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "functions", "gcp", "testdata", "pubsub-push-scheduler-tick.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var req struct {
+			Body struct {
+				Message struct {
+					Data []byte `json:"data"`
+				} `json:"message"`
+			} `json:"body"`
+		}
+		if err := json.Unmarshal(b, &req); err != nil || len(req.Body.Message.Data) == 0 {
+			t.Fatalf("functions/gcp/testdata/pubsub-push-scheduler-tick.json: no message data (%v)", err)
+		}
+		return req.Body.Message.Data
+	},
+}
+
+// TestModules_TickPayload checks the scheduled tick carries exactly what the
+// functions take as a tick ({"pushpool":"tick"}), as their test data has it,
+// and that the scheduler sends local.tick_payload: as the EventBridge
+// Scheduler target's input, or as the data of the Pub/Sub message Cloud
+// Scheduler publishes (with no attributes: the function reads only the data).
+// Azure's tick is a timer trigger in the package and carries no payload.
+func TestModules_TickPayload(t *testing.T) {
+	t.Parallel()
+	ctx := &hcl.EvalContext{Functions: map[string]function.Function{"jsonencode": stdlib.JSONEncodeFunc}}
+	for _, c := range []string{"aws", "gcp"} {
+		m := loadModule(t, c)
+		expr := m.local("tick_payload")
+		if expr == nil {
+			t.Errorf("infra/%s: no local.tick_payload", c)
+			continue
+		}
+		v, diags := expr.Value(ctx)
+		if diags.HasErrors() || v.Type() != cty.String {
+			t.Errorf("infra/%s: local.tick_payload must be a constant JSON string: %s", c, diags.Error())
+			continue
+		}
+		var got, want any
+		if err := json.Unmarshal([]byte(v.AsString()), &got); err != nil {
+			t.Errorf("infra/%s: local.tick_payload is not JSON: %v", c, err)
+			continue
+		}
+		if err := json.Unmarshal(tickPayloads[c](t), &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("infra/%s: the tick sends %s; functions/ take %v as a tick", c, v.AsString(), want)
+		}
+	}
+	uses := map[string]struct {
+		typ  string
+		path []string
+	}{
+		"aws": {"aws_scheduler_schedule", []string{"target", "input"}},
+		"gcp": {"google_cloud_scheduler_job", []string{"pubsub_target", "data"}},
+	}
+	for c, u := range uses {
+		m := loadModule(t, c)
+		blocks := m.resourceBlocks(u.typ)
+		if len(blocks) == 0 {
+			t.Errorf("infra/%s: no %s", c, u.typ)
+		}
+		for _, b := range blocks {
+			if a := attrAt(b.Body, u.path...); a == nil || !slices.Contains(refs(a.Expr), "local.tick_payload") {
+				t.Errorf("infra/%s: %s.%s.%s must send local.tick_payload", c, u.typ, b.Labels[1], strings.Join(u.path, "."))
+			}
+			if c == "gcp" && attrAt(b.Body, "pubsub_target", "attributes") != nil {
+				t.Errorf("infra/gcp: %s.%s publishes attributes; functions/gcp reads only the message data", u.typ, b.Labels[1])
 			}
 		}
 	}
@@ -715,8 +840,7 @@ func TestModules_Wiring(t *testing.T) {
 			{"aws_lambda_function", []string{"runtime"}, "provided.al2023"},
 			{"aws_lambda_function", []string{"handler"}, "bootstrap"},
 			{"aws_cloudwatch_log_group", nil, ""},
-			{"aws_scheduler_schedule", nil, ""},
-			{"aws_scheduler_schedule_group", nil, ""},
+			{"aws_scheduler_schedule", []string{"target", "input"}, ""},
 			{"aws_sqs_queue", []string{"redrive_policy"}, ""},
 			{"aws_lambda_event_source_mapping", []string{"function_response_types"}, "ReportBatchItemFailures"},
 			{"aws_cloudwatch_event_rule", []string{"event_pattern"}, "ECS Task State Change"},
@@ -845,8 +969,13 @@ func TestModules_VariableValidation(t *testing.T) {
 			"ecs_execution_role_arns": []string{"arn:aws:iam::123456789012:role/flow-exec"},
 			"vpc_subnet_ids":          []string{"subnet-1"}, "vpc_security_group_ids": []string{"sg-1"},
 			"queue_visibility_timeout_seconds": 600, "queue_max_concurrency": 5, "log_retention_days": 14,
-			"extra_environment": map[string]string{"PUSHPOOL_LOG_FORMAT": "json"},
+			"extra_environment":    map[string]string{"PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS": "8"},
+			"wake_horizon_seconds": 150, "submit_reserve_seconds": 30,
 		}, ""},
+		{"aws", "cron tick with a wake horizon", map[string]any{"tick_schedule_expression": "cron(0/2 * * * ? *)", "wake_horizon_seconds": 150}, ""},
+		{"aws", "cron tick without a wake horizon", map[string]any{"tick_schedule_expression": "cron(0/2 * * * ? *)"}, "Set wake_horizon_seconds"},
+		{"aws", "submit reserve above half the timeout", map[string]any{"timeout_seconds": 60, "submit_reserve_seconds": 40}, "at most half of timeout_seconds"},
+		{"aws", "extra env sets the wake horizon", map[string]any{"extra_environment": map[string]string{"PUSHPOOL_WAKE_HORIZON_SECONDS": "600"}}, "may not set the variables the module manages"},
 		{"aws", "comma in a pool name", map[string]any{"work_pools": []string{"a,b"}}, "may not be empty or contain commas"},
 		{"aws", "cluster name instead of ARN", map[string]any{"ecs_cluster_arns": []string{"flows"}}, "names are not accepted"},
 		{"aws", "wildcard task role", map[string]any{"ecs_task_role_arns": []string{"arn:aws:iam::123456789012:role/*"}}, "without wildcards"},

@@ -30,8 +30,9 @@ locals {
   }
   function_environment = merge(var.extra_environment, local.contract_environment)
 
-  # The payload of the scheduled tick (Cloud Scheduler -> Pub/Sub).
-  tick_payload = jsonencode({ kind = "tick" })
+  # The payload of the scheduled tick (Cloud Scheduler -> Pub/Sub), as
+  # functions/gcp recognises it in the message data.
+  tick_payload = jsonencode({ pushpool = "tick" })
 
   events_function_name  = "${var.name}-events"
   webhook_function_name = "${var.name}-webhook"
@@ -211,9 +212,6 @@ resource "google_cloud_scheduler_job" "tick" {
   pubsub_target {
     topic_name = google_pubsub_topic.fanout.id
     data       = base64encode(local.tick_payload)
-    attributes = {
-      pushpool-kind = "tick"
-    }
   }
 
   depends_on = [google_project_service.this]
