@@ -38,12 +38,22 @@ var contract = func() map[string][]string {
 	return map[string][]string{
 		// functions/lambda/function.go
 		"aws": with(append(timing, "PUSHPOOL_PREFECT_API_KEY_SECRET_ARN", "PUSHPOOL_WEBHOOK_SECRET_ARN", "PUSHPOOL_QUEUE_URL")...),
-		"gcp": with("PUSHPOOL_PREFECT_API_KEY_SECRET", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_TOPIC",
-			"PUSHPOOL_TASKS_QUEUE", "PUSHPOOL_GCP_PROJECT"),
+		// functions/gcp/config.go; PUSHPOOL_GCP_PROJECT is the Cloud Run
+		// backend's (dispatch/backends), as Cloud Run sets no project variable.
+		"gcp": with(append(timing, "PUSHPOOL_TOPIC", "PUSHPOOL_TASKS_QUEUE", "PUSHPOOL_SELF_URL",
+			"PUSHPOOL_TASKS_SERVICE_ACCOUNT", "PUSHPOOL_REQUEST_TIMEOUT_SECONDS", "PUSHPOOL_GCP_PROJECT")...),
 		"azure": with("PREFECT_API_KEY", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_QUEUE", "AZURE_SUBSCRIPTION_ID",
 			"PUSHPOOL_ACI_RESOURCE_GROUP", "PUSHPOOL_ACI_LOCATION"),
 	}
 }()
+
+// gcpSecretContract are the variables functions/gcp reads secrets from when
+// Cloud Run mounts them from Secret Manager (value_source.secret_key_ref):
+// the keys of infra/gcp's local.contract_secrets.
+var gcpSecretContract = []string{"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PUSHPOOL_WEBHOOK_SECRET_VALUE"}
+
+// gcpRoutes are the PUSHPOOL_ROUTES of infra/gcp's two Cloud Run services.
+var gcpRoutes = []string{"events", "webhook"}
 
 // functionResources names, per cloud, the resources that run the function and
 // the path to their environment attribute.
@@ -52,7 +62,7 @@ var functionResources = map[string]struct {
 	path []string
 }{
 	"aws":   {"aws_lambda_function", []string{"environment", "variables"}},
-	"gcp":   {"google_cloudfunctions2_function", []string{"service_config", "environment_variables"}},
+	"gcp":   {"google_cloud_run_v2_service", []string{"template", "containers", "env"}}, // dynamic "env" blocks: see envRefs
 	"azure": {"azurerm_function_app_flex_consumption", []string{"app_settings"}},
 }
 
@@ -651,12 +661,168 @@ func TestModules_EnvironmentContract(t *testing.T) {
 			t.Errorf("infra/%s: no %s resource", c, fr.typ)
 		}
 		for _, b := range blocks {
-			a := attrAt(b.Body, fr.path...)
-			if a == nil || !slices.Contains(refs(a.Expr), "local.function_environment") {
+			if !slices.Contains(m.envRefs(b, fr.path), "local.function_environment") {
 				t.Errorf("infra/%s: %s.%s.%s must use local.function_environment", c, fr.typ, b.Labels[1], strings.Join(fr.path, "."))
 			}
 		}
+		if c == "gcp" {
+			checkGCPServices(t, m, blocks)
+		}
 	}
+}
+
+// envRefs returns what the environment attribute at path refers to, with
+// the locals it names expanded once. The last path element may be a block
+// type (Cloud Run's repeated env blocks): then it is the for_each of its
+// dynamic blocks.
+func (m *tfModule) envRefs(b *hclsyntax.Block, path []string) []string {
+	var out []string
+	if a := attrAt(b.Body, path...); a != nil {
+		out = refs(a.Expr)
+	}
+	body := b.Body
+	for _, name := range path[:len(path)-1] {
+		bodies := blocksOf(body, name)
+		if len(bodies) == 0 {
+			body = nil
+			break
+		}
+		body = bodies[0]
+	}
+	if body != nil {
+		for _, d := range body.Blocks {
+			if d.Type == "dynamic" && len(d.Labels) == 1 && d.Labels[0] == path[len(path)-1] {
+				if fe, ok := d.Body.Attributes["for_each"]; ok {
+					out = append(out, refs(fe.Expr)...)
+				}
+			}
+		}
+	}
+	for _, r := range slices.Clone(out) {
+		if name, ok := strings.CutPrefix(r, "local."); ok {
+			if e := m.local(name); e != nil {
+				out = append(out, refs(e)...)
+			}
+		}
+	}
+	return out
+}
+
+// checkGCPServices checks infra/gcp's Cloud Run services: one per route of
+// PUSHPOOL_ROUTES, each from local.function_environment plus its route, and
+// secrets mounted from Secret Manager under the names functions/gcp reads.
+func checkGCPServices(t *testing.T, m *tfModule, services []*hclsyntax.Block) {
+	t.Helper()
+	obj, ok := m.local("contract_secrets").(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		t.Errorf("infra/gcp: local.contract_secrets must be an object of the secret variables functions/gcp reads")
+	} else {
+		var got []string
+		for _, it := range obj.Items {
+			if k, ok := staticStrings(it.KeyExpr); ok && len(k) == 1 {
+				got = append(got, k[0])
+			}
+		}
+		want := slices.Clone(gcpSecretContract)
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("infra/gcp: contract_secrets mounts %v; functions/gcp reads its secrets from %v", got, want)
+		}
+	}
+	var routes []string
+	for _, b := range services {
+		name := b.Labels[1]
+		containers := blocksOf(attrBody(b.Body, "template"), "containers")
+		if len(containers) != 1 {
+			t.Errorf("infra/gcp: google_cloud_run_v2_service.%s needs one container", name)
+			continue
+		}
+		plain, secret := 0, 0
+		for _, d := range containers[0].Blocks {
+			if d.Type != "dynamic" || len(d.Labels) != 1 || d.Labels[0] != "env" {
+				continue
+			}
+			content := blocksOf(&hclsyntax.Body{Blocks: []*hclsyntax.Block{d}}, "env")
+			if len(content) == 1 && len(blocksOf(attrBody(content[0], "value_source"), "secret_key_ref")) == 1 {
+				secret++
+				fe := d.Body.Attributes["for_each"]
+				if fe == nil || !slices.ContainsFunc(m.expandedRefs(fe.Expr), func(r string) bool { return r == "local.contract_secrets" }) {
+					t.Errorf("infra/gcp: google_cloud_run_v2_service.%s mounts secrets that do not come from local.contract_secrets", name)
+				}
+				continue
+			}
+			plain++
+			fe := d.Body.Attributes["for_each"]
+			if fe == nil {
+				continue
+			}
+			for _, r := range refs(fe.Expr) {
+				local, ok := strings.CutPrefix(r, "local.")
+				if !ok {
+					continue
+				}
+				call, ok := m.local(local).(*hclsyntax.FunctionCallExpr)
+				if !ok || call.Name != "merge" || len(call.Args) < 2 {
+					continue
+				}
+				last, ok := call.Args[len(call.Args)-1].(*hclsyntax.ObjectConsExpr)
+				if !ok {
+					continue
+				}
+				for _, it := range last.Items {
+					k, _ := staticStrings(it.KeyExpr)
+					v, _ := staticStrings(it.ValueExpr)
+					if slices.Equal(k, []string{"PUSHPOOL_ROUTES"}) && len(v) == 1 {
+						routes = append(routes, v[0])
+					}
+				}
+			}
+		}
+		if plain != 1 || secret != 1 {
+			t.Errorf("infra/gcp: google_cloud_run_v2_service.%s needs one dynamic \"env\" of plain values and one of value_source.secret_key_ref, has %d and %d", name, plain, secret)
+		}
+	}
+	sort.Strings(routes)
+	if !slices.Equal(routes, gcpRoutes) {
+		t.Errorf("infra/gcp: the services set PUSHPOOL_ROUTES to %v (as the last argument of a merge with local.function_environment); want one service per route, %v", routes, gcpRoutes)
+	}
+}
+
+// attrBody returns the body of body's first child block of type typ, or an
+// empty body.
+func attrBody(body *hclsyntax.Body, typ string) *hclsyntax.Body {
+	if bodies := blocksOf(body, typ); len(bodies) > 0 {
+		return bodies[0]
+	}
+	return &hclsyntax.Body{}
+}
+
+// expandedRefs returns the references of expr and, transitively, of the
+// locals it names.
+func (m *tfModule) expandedRefs(expr hcl.Expression) []string {
+	seen := map[string]bool{}
+	var walk func(hcl.Expression)
+	walk = func(e hcl.Expression) {
+		for _, r := range refs(e) {
+			if seen[r] {
+				continue
+			}
+			seen[r] = true
+			if name, ok := strings.CutPrefix(r, "local."); ok {
+				if le := m.local(name); le != nil {
+					walk(le)
+				}
+			}
+		}
+	}
+	walk(expr)
+	out := make([]string, 0, len(seen))
+	for r := range seen {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // TestModules_FunctionSourceAgrees checks that the function's Go code names
@@ -679,7 +845,13 @@ func TestModules_FunctionSourceAgrees(t *testing.T) {
 			continue
 		}
 		src := goSource(t, fn, filepath.Join("..", "functions", "internal"), filepath.Join("..", "dispatch"))
-		for _, name := range contract[c] {
+		names := slices.Clone(contract[c])
+		if c == "gcp" {
+			names = append(names, gcpSecretContract...)
+			names = append(names, "PUSHPOOL_ROUTES")
+			names = append(names, gcpRoutes...) // the values: case "events", case "webhook"
+		}
+		for _, name := range names {
 			if !bytes.Contains(src, []byte(`"`+name+`"`)) {
 				t.Errorf("functions/%s never reads %s, which infra/%s sets", dirs[c], name, c)
 			}
@@ -848,10 +1020,11 @@ func TestModules_Wiring(t *testing.T) {
 			{"aws_secretsmanager_secret", nil, ""},
 		},
 		"gcp": {
-			{"google_cloudfunctions2_function", []string{"build_config", "entry_point"}, "PushpoolEvent"},
-			{"google_cloudfunctions2_function", []string{"build_config", "entry_point"}, "PushpoolHTTP"},
+			{"google_cloud_run_v2_service", []string{"template", "containers", "image"}, ""},
+			{"google_cloud_run_v2_service", []string{"template", "timeout"}, ""},
 			{"google_cloud_scheduler_job", []string{"pubsub_target", "topic_name"}, ""},
 			{"google_pubsub_subscription", []string{"dead_letter_policy", "dead_letter_topic"}, ""},
+			{"google_pubsub_subscription", []string{"push_config", "oidc_token", "service_account_email"}, ""},
 			{"google_cloud_tasks_queue", nil, ""},
 			{"google_cloud_run_v2_service_iam_member", []string{"member"}, "allUsers"},
 			{"google_secret_manager_secret", nil, ""},
@@ -891,6 +1064,76 @@ func TestModules_Wiring(t *testing.T) {
 				t.Errorf("infra/%s: no %s with %s holding %q", c, w.typ, strings.Join(w.path, "."), w.value)
 			}
 		}
+	}
+}
+
+// TestModules_GCPDelivery checks how infra/gcp reaches its services, as
+// functions/gcp expects: the push subscription posts to the events service's
+// URL (PUSHPOOL_SELF_URL, the one wake-up tasks use) with an OIDC token;
+// the Cloud Tasks queue overrides nothing (functions/gcp/queue.go creates HTTP
+// tasks with their URL and token); only the webhook service is public, and
+// the events service admits the account whose tokens the tasks carry.
+func TestModules_GCPDelivery(t *testing.T) {
+	t.Parallel()
+	m := loadModule(t, "gcp")
+	env, _ := m.local("contract_environment").(*hclsyntax.ObjectConsExpr)
+	values := map[string]hclsyntax.Expression{}
+	if env != nil {
+		for _, it := range env.Items {
+			if k, ok := staticStrings(it.KeyExpr); ok && len(k) == 1 {
+				values[k[0]] = it.ValueExpr
+			}
+		}
+	}
+	selfURL := values["PUSHPOOL_SELF_URL"]
+	if selfURL == nil || !slices.Equal(refs(selfURL), []string{"local.events_url"}) {
+		t.Errorf("infra/gcp: PUSHPOOL_SELF_URL must be local.events_url, the events service's URL")
+	}
+	tasksSA := values["PUSHPOOL_TASKS_SERVICE_ACCOUNT"]
+	if tasksSA == nil || !slices.Contains(refs(tasksSA), "google_service_account.invoker") {
+		t.Errorf("infra/gcp: PUSHPOOL_TASKS_SERVICE_ACCOUNT must be google_service_account.invoker's email")
+	}
+	if v := values["PUSHPOOL_REQUEST_TIMEOUT_SECONDS"]; v == nil || !slices.Contains(refs(v), "var.timeout_seconds") {
+		t.Errorf("infra/gcp: PUSHPOOL_REQUEST_TIMEOUT_SECONDS must be var.timeout_seconds, the services' timeout")
+	}
+	for _, b := range m.resourceBlocks("google_cloud_run_v2_service") {
+		if a := attrAt(b.Body, "template", "timeout"); a == nil || !slices.Contains(refs(a.Expr), "var.timeout_seconds") {
+			t.Errorf("infra/gcp: google_cloud_run_v2_service.%s: template.timeout must be var.timeout_seconds", b.Labels[1])
+		}
+	}
+	for _, b := range m.resourceBlocks("google_pubsub_subscription") {
+		if len(blocksOf(b.Body, "push_config")) == 0 {
+			continue
+		}
+		if a := attrAt(b.Body, "push_config", "push_endpoint"); a == nil || !slices.Contains(refs(a.Expr), "local.events_url") {
+			t.Errorf("infra/gcp: google_pubsub_subscription.%s must push to local.events_url", b.Labels[1])
+		}
+		if a := attrAt(b.Body, "push_config", "oidc_token", "service_account_email"); a == nil || !slices.Contains(refs(a.Expr), "google_service_account.invoker") {
+			t.Errorf("infra/gcp: google_pubsub_subscription.%s must push with the invoker account's OIDC token", b.Labels[1])
+		}
+	}
+	for _, b := range m.resourceBlocks("google_cloud_tasks_queue") {
+		if len(blocksOf(b.Body, "http_target")) > 0 {
+			t.Errorf("infra/gcp: google_cloud_tasks_queue.%s overrides the tasks' HTTP target; functions/gcp sets each task's URL and OIDC token itself", b.Labels[1])
+		}
+	}
+	invokers := map[string][]string{} // service => members
+	for _, b := range m.resourceBlocks("google_cloud_run_v2_service_iam_member") {
+		name, member := b.Body.Attributes["name"], b.Body.Attributes["member"]
+		if name == nil || member == nil {
+			continue
+		}
+		for _, r := range refs(name.Expr) {
+			if svc, ok := strings.CutPrefix(r, "google_cloud_run_v2_service."); ok {
+				invokers[svc] = append(invokers[svc], append(literals(member.Expr), refs(member.Expr)...)...)
+			}
+		}
+	}
+	if !slices.Contains(invokers["webhook"], "allUsers") {
+		t.Errorf("infra/gcp: the webhook service must be public (allUsers invoker): Prefect cannot present a Google identity")
+	}
+	if slices.Contains(invokers["events"], "allUsers") || !slices.Contains(invokers["events"], "google_service_account.invoker") {
+		t.Errorf("infra/gcp: the events service's only invoker must be google_service_account.invoker, has %v", invokers["events"])
 	}
 }
 
@@ -945,7 +1188,7 @@ func TestModules_VariableValidation(t *testing.T) {
 		"gcp": {
 			"project_id":      "my-project-1",
 			"region":          "europe-west1",
-			"source_zip_path": "dist/gcp-source.zip",
+			"image":           "europe-west1-docker.pkg.dev/my-project-1/pushpool/gcp@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 			"prefect_api_url": "https://prefect.example.com/api",
 			"work_pools":      []string{"cloud-run-pool"},
 		},
@@ -997,7 +1240,14 @@ func TestModules_VariableValidation(t *testing.T) {
 		{"gcp", "secret name without version", map[string]any{"webhook_secret_version": "projects/p/secrets/hmac"}, "secret version resource name"},
 		{"gcp", "network without subnetwork", map[string]any{"vpc_network": "default"}, "together, or neither"},
 		{"gcp", "editor role", map[string]any{"cloud_run_role": "roles/editor"}, "may not be a basic role"},
-		{"gcp", "runtime", map[string]any{"runtime": "python312"}, "must be a Go runtime"},
+		{"gcp", "source bundle instead of an image", map[string]any{"image": "dist/gcp-source.zip"}, "must be a container image reference"},
+		{"gcp", "auth string and its version", map[string]any{"prefect_api_auth_string": "admin:pw", "prefect_api_auth_string_secret_version": "projects/p/secrets/a/versions/1"}, "not both"},
+		{"gcp", "every five minutes", map[string]any{"tick_schedule": "*/5 * * * *"}, ""},
+		{"gcp", "hourly tick without a wake horizon", map[string]any{"tick_schedule": "0 * * * *"}, "Set wake_horizon_seconds"},
+		{"gcp", "hourly tick with a wake horizon", map[string]any{"tick_schedule": "0 * * * *", "wake_horizon_seconds": 3630}, ""},
+		{"gcp", "extra env sets the routes", map[string]any{"extra_environment": map[string]string{"PUSHPOOL_ROUTES": "events,webhook"}}, "may not set the variables the module manages"},
+		{"gcp", "extra env mounts a secret reference", map[string]any{"extra_environment": map[string]string{"PUSHPOOL_WEBHOOK_SECRET": "projects/p/secrets/s/versions/1"}}, "may not set the variables the module manages"},
+		{"gcp", "submit reserve above half the timeout", map[string]any{"timeout_seconds": 60, "submit_reserve_seconds": 31}, "at most half of timeout_seconds"},
 		{"azure", "minimal", nil, ""},
 		{"azure", "everything set", map[string]any{
 			"prefect_api_key": "pnu_0123456789", "webhook_secret": strings.Repeat("k", 40), "log_retention_days": 90,
