@@ -42,8 +42,10 @@ var contract = func() map[string][]string {
 		// backend's (dispatch/backends), as Cloud Run sets no project variable.
 		"gcp": with(append(timing, "PUSHPOOL_TOPIC", "PUSHPOOL_TASKS_QUEUE", "PUSHPOOL_SELF_URL",
 			"PUSHPOOL_TASKS_SERVICE_ACCOUNT", "PUSHPOOL_REQUEST_TIMEOUT_SECONDS", "PUSHPOOL_GCP_PROJECT")...),
-		"azure": with("PREFECT_API_KEY", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_QUEUE", "AZURE_SUBSCRIPTION_ID",
-			"PUSHPOOL_ACI_RESOURCE_GROUP", "PUSHPOOL_ACI_LOCATION"),
+		// functions/azure/function.go on branch helper/azure (the secrets
+		// are Key Vault references); the ACI defaults are dispatch/backends'.
+		"azure": with(append(timing, "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_QUEUE",
+			"AZURE_SUBSCRIPTION_ID", "PUSHPOOL_ACI_RESOURCE_GROUP", "PUSHPOOL_ACI_LOCATION")...),
 	}
 }()
 
@@ -641,7 +643,7 @@ func TestModules_EnvironmentContract(t *testing.T) {
 			}
 		}
 		if c == "azure" {
-			for _, name := range []string{"PREFECT_API_KEY", "PUSHPOOL_WEBHOOK_SECRET"} {
+			for _, name := range []string{"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PUSHPOOL_WEBHOOK_SECRET"} {
 				if e, ok := values[name]; ok && !slices.ContainsFunc(literals(e), func(s string) bool { return strings.Contains(s, "@Microsoft.KeyVault(SecretUri=") }) {
 					t.Errorf("infra/azure: %s must be a Key Vault reference @Microsoft.KeyVault(SecretUri=...)", name)
 				}
@@ -1251,12 +1253,15 @@ func TestModules_VariableValidation(t *testing.T) {
 		{"azure", "minimal", nil, ""},
 		{"azure", "everything set", map[string]any{
 			"prefect_api_key": "pnu_0123456789", "webhook_secret": strings.Repeat("k", 40), "log_retention_days": 90,
+			"prefect_api_auth_string": "admin:pw", "wake_horizon_seconds": 120, "submit_reserve_seconds": 30,
 			"aci_subnet_ids":   []string{"/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/aci"},
 			"aci_identity_ids": []string{"/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/runner"},
 		}, ""},
 		{"azure", "retention App Insights refuses", map[string]any{"log_retention_days": 45}, "log_retention_days must be one of"},
 		{"azure", "memory size", map[string]any{"instance_memory_mb": 1024}, "Flex Consumption sizes"},
 		{"azure", "upper-case name", map[string]any{"name": "PushPool"}, "lowercase letters"},
+		{"azure", "wake horizon below the tick interval", map[string]any{"wake_horizon_seconds": 30}, "between 60 (the tick interval)"},
+		{"azure", "extra env overrides the function timeout", map[string]any{"extra_environment": map[string]string{"AzureFunctionsJobHost__functionTimeout": "00:10:00"}}, "may not set the settings the module manages"},
 		{"azure", "short webhook secret", map[string]any{"webhook_secret": "short"}, "at least 32 characters"},
 		{"azure", "wildcard subnet", map[string]any{"aci_subnet_ids": []string{"/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/*"}}, "subnet resource IDs"},
 	}
