@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -18,25 +19,43 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
 // The clouds with a module under infra/<cloud>.
 var clouds = []string{"aws", "gcp", "azure"}
 
-// contract lists, per cloud, the environment the function reads. The module
-// must set exactly these names in local.contract_environment.
+// contract lists, per cloud, the environment the function reads: the names
+// its Go code looks up (functions/<cloud>, functions/internal/fnapp and
+// dispatch/), which TestModules_FunctionSourceAgrees checks once the
+// function exists. The module must set exactly these names in
+// local.contract_environment.
 var contract = func() map[string][]string {
-	common := []string{"PREFECT_API_URL", "PUSHPOOL_POOLS", "PUSHPOOL_WORKER_NAME", "PUSHPOOL_SHARD_SIZE"}
-	with := func(names ...string) []string { return append(slices.Clone(common), names...) }
+	shared := []string{"PREFECT_API_URL", "PUSHPOOL_POOLS", "PUSHPOOL_WORKER_NAME", "PUSHPOOL_SHARD_SIZE"}
+	timing := []string{"PUSHPOOL_WAKE_HORIZON_SECONDS", "PUSHPOOL_SUBMIT_RESERVE_SECONDS"}
+	with := func(names ...string) []string { return append(slices.Clone(shared), names...) }
 	return map[string][]string{
-		"aws": with("PUSHPOOL_PREFECT_API_KEY_SECRET_ARN", "PUSHPOOL_WEBHOOK_SECRET_ARN", "PUSHPOOL_QUEUE_URL",
-			"PUSHPOOL_SCHEDULER_GROUP", "PUSHPOOL_SCHEDULER_ROLE_ARN"),
-		"gcp": with("PUSHPOOL_PREFECT_API_KEY_SECRET", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_TOPIC",
-			"PUSHPOOL_TASKS_QUEUE", "PUSHPOOL_GCP_PROJECT"),
-		"azure": with("PREFECT_API_KEY", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_QUEUE", "AZURE_SUBSCRIPTION_ID",
-			"PUSHPOOL_ACI_RESOURCE_GROUP", "PUSHPOOL_ACI_LOCATION"),
+		// functions/lambda/function.go
+		"aws": with(append(timing, "PUSHPOOL_PREFECT_API_KEY_SECRET_ARN", "PUSHPOOL_WEBHOOK_SECRET_ARN", "PUSHPOOL_QUEUE_URL")...),
+		// functions/gcp/config.go; PUSHPOOL_GCP_PROJECT is the Cloud Run
+		// backend's (dispatch/backends), as Cloud Run sets no project variable.
+		"gcp": with(append(timing, "PUSHPOOL_TOPIC", "PUSHPOOL_TASKS_QUEUE", "PUSHPOOL_SELF_URL",
+			"PUSHPOOL_TASKS_SERVICE_ACCOUNT", "PUSHPOOL_REQUEST_TIMEOUT_SECONDS", "PUSHPOOL_GCP_PROJECT")...),
+		// functions/azure/function.go on branch helper/azure (the secrets
+		// are Key Vault references); the ACI defaults are dispatch/backends'.
+		"azure": with(append(timing, "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_QUEUE",
+			"AZURE_SUBSCRIPTION_ID", "PUSHPOOL_ACI_RESOURCE_GROUP", "PUSHPOOL_ACI_LOCATION")...),
 	}
 }()
+
+// gcpSecretContract are the variables functions/gcp reads secrets from when
+// Cloud Run mounts them from Secret Manager (value_source.secret_key_ref):
+// the keys of infra/gcp's local.contract_secrets.
+var gcpSecretContract = []string{"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PUSHPOOL_WEBHOOK_SECRET_VALUE"}
+
+// gcpRoutes are the PUSHPOOL_ROUTES of infra/gcp's two Cloud Run services.
+var gcpRoutes = []string{"events", "webhook"}
 
 // functionResources names, per cloud, the resources that run the function and
 // the path to their environment attribute.
@@ -45,7 +64,7 @@ var functionResources = map[string]struct {
 	path []string
 }{
 	"aws":   {"aws_lambda_function", []string{"environment", "variables"}},
-	"gcp":   {"google_cloudfunctions2_function", []string{"service_config", "environment_variables"}},
+	"gcp":   {"google_cloud_run_v2_service", []string{"template", "containers", "env"}}, // dynamic "env" blocks: see envRefs
 	"azure": {"azurerm_function_app_flex_consumption", []string{"app_settings"}},
 }
 
@@ -553,9 +572,25 @@ func TestModules_PassRoleScoped(t *testing.T) {
 			}
 		}
 	}
-	for _, svc := range []string{"ecs-tasks.amazonaws.com", "scheduler.amazonaws.com"} {
-		if !passedTo[svc] {
-			t.Errorf("infra/aws: no iam:PassRole statement passes roles to %s", svc)
+	for _, doc := range m.topBlocks("data", "aws_iam_policy_document") {
+		for _, st := range blocksOf(doc.Body, "statement") {
+			if a, ok := st.Attributes["actions"]; ok {
+				for _, act := range literals(a.Expr) {
+					if strings.HasPrefix(act, "scheduler:") {
+						t.Errorf("%s: %s: functions/lambda creates no EventBridge schedules (wake-ups are SQS delays)", where(a.SrcRange), act)
+					}
+				}
+			}
+		}
+	}
+	if !passedTo["ecs-tasks.amazonaws.com"] {
+		t.Errorf("infra/aws: no iam:PassRole statement passes roles to ecs-tasks.amazonaws.com")
+	}
+	// The function creates no EventBridge schedules (wake-ups are SQS delays),
+	// so it passes no role to the scheduler and may not create schedules.
+	for svc := range passedTo {
+		if svc != "ecs-tasks.amazonaws.com" {
+			t.Errorf("infra/aws: iam:PassRole to %s, which functions/lambda never needs", svc)
 		}
 	}
 }
@@ -608,7 +643,7 @@ func TestModules_EnvironmentContract(t *testing.T) {
 			}
 		}
 		if c == "azure" {
-			for _, name := range []string{"PREFECT_API_KEY", "PUSHPOOL_WEBHOOK_SECRET"} {
+			for _, name := range []string{"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PUSHPOOL_WEBHOOK_SECRET"} {
 				if e, ok := values[name]; ok && !slices.ContainsFunc(literals(e), func(s string) bool { return strings.Contains(s, "@Microsoft.KeyVault(SecretUri=") }) {
 					t.Errorf("infra/azure: %s must be a Key Vault reference @Microsoft.KeyVault(SecretUri=...)", name)
 				}
@@ -628,42 +663,306 @@ func TestModules_EnvironmentContract(t *testing.T) {
 			t.Errorf("infra/%s: no %s resource", c, fr.typ)
 		}
 		for _, b := range blocks {
-			a := attrAt(b.Body, fr.path...)
-			if a == nil || !slices.Contains(refs(a.Expr), "local.function_environment") {
+			if !slices.Contains(m.envRefs(b, fr.path), "local.function_environment") {
 				t.Errorf("infra/%s: %s.%s.%s must use local.function_environment", c, fr.typ, b.Labels[1], strings.Join(fr.path, "."))
+			}
+		}
+		if c == "gcp" {
+			checkGCPServices(t, m, blocks)
+		}
+	}
+}
+
+// envRefs returns what the environment attribute at path refers to, with
+// the locals it names expanded once. The last path element may be a block
+// type (Cloud Run's repeated env blocks): then it is the for_each of its
+// dynamic blocks.
+func (m *tfModule) envRefs(b *hclsyntax.Block, path []string) []string {
+	var out []string
+	if a := attrAt(b.Body, path...); a != nil {
+		out = refs(a.Expr)
+	}
+	body := b.Body
+	for _, name := range path[:len(path)-1] {
+		bodies := blocksOf(body, name)
+		if len(bodies) == 0 {
+			body = nil
+			break
+		}
+		body = bodies[0]
+	}
+	if body != nil {
+		for _, d := range body.Blocks {
+			if d.Type == "dynamic" && len(d.Labels) == 1 && d.Labels[0] == path[len(path)-1] {
+				if fe, ok := d.Body.Attributes["for_each"]; ok {
+					out = append(out, refs(fe.Expr)...)
+				}
+			}
+		}
+	}
+	for _, r := range slices.Clone(out) {
+		if name, ok := strings.CutPrefix(r, "local."); ok {
+			if e := m.local(name); e != nil {
+				out = append(out, refs(e)...)
+			}
+		}
+	}
+	return out
+}
+
+// checkGCPServices checks infra/gcp's Cloud Run services: one per route of
+// PUSHPOOL_ROUTES, each from local.function_environment plus its route, and
+// secrets mounted from Secret Manager under the names functions/gcp reads.
+func checkGCPServices(t *testing.T, m *tfModule, services []*hclsyntax.Block) {
+	t.Helper()
+	obj, ok := m.local("contract_secrets").(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		t.Errorf("infra/gcp: local.contract_secrets must be an object of the secret variables functions/gcp reads")
+	} else {
+		var got []string
+		for _, it := range obj.Items {
+			if k, ok := staticStrings(it.KeyExpr); ok && len(k) == 1 {
+				got = append(got, k[0])
+			}
+		}
+		want := slices.Clone(gcpSecretContract)
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("infra/gcp: contract_secrets mounts %v; functions/gcp reads its secrets from %v", got, want)
+		}
+	}
+	var routes []string
+	for _, b := range services {
+		name := b.Labels[1]
+		containers := blocksOf(attrBody(b.Body, "template"), "containers")
+		if len(containers) != 1 {
+			t.Errorf("infra/gcp: google_cloud_run_v2_service.%s needs one container", name)
+			continue
+		}
+		plain, secret := 0, 0
+		for _, d := range containers[0].Blocks {
+			if d.Type != "dynamic" || len(d.Labels) != 1 || d.Labels[0] != "env" {
+				continue
+			}
+			content := blocksOf(&hclsyntax.Body{Blocks: []*hclsyntax.Block{d}}, "env")
+			if len(content) == 1 && len(blocksOf(attrBody(content[0], "value_source"), "secret_key_ref")) == 1 {
+				secret++
+				fe := d.Body.Attributes["for_each"]
+				if fe == nil || !slices.ContainsFunc(m.expandedRefs(fe.Expr), func(r string) bool { return r == "local.contract_secrets" }) {
+					t.Errorf("infra/gcp: google_cloud_run_v2_service.%s mounts secrets that do not come from local.contract_secrets", name)
+				}
+				continue
+			}
+			plain++
+			fe := d.Body.Attributes["for_each"]
+			if fe == nil {
+				continue
+			}
+			for _, r := range refs(fe.Expr) {
+				local, ok := strings.CutPrefix(r, "local.")
+				if !ok {
+					continue
+				}
+				call, ok := m.local(local).(*hclsyntax.FunctionCallExpr)
+				if !ok || call.Name != "merge" || len(call.Args) < 2 {
+					continue
+				}
+				last, ok := call.Args[len(call.Args)-1].(*hclsyntax.ObjectConsExpr)
+				if !ok {
+					continue
+				}
+				for _, it := range last.Items {
+					k, _ := staticStrings(it.KeyExpr)
+					v, _ := staticStrings(it.ValueExpr)
+					if slices.Equal(k, []string{"PUSHPOOL_ROUTES"}) && len(v) == 1 {
+						routes = append(routes, v[0])
+					}
+				}
+			}
+		}
+		if plain != 1 || secret != 1 {
+			t.Errorf("infra/gcp: google_cloud_run_v2_service.%s needs one dynamic \"env\" of plain values and one of value_source.secret_key_ref, has %d and %d", name, plain, secret)
+		}
+	}
+	sort.Strings(routes)
+	if !slices.Equal(routes, gcpRoutes) {
+		t.Errorf("infra/gcp: the services set PUSHPOOL_ROUTES to %v (as the last argument of a merge with local.function_environment); want one service per route, %v", routes, gcpRoutes)
+	}
+}
+
+// attrBody returns the body of body's first child block of type typ, or an
+// empty body.
+func attrBody(body *hclsyntax.Body, typ string) *hclsyntax.Body {
+	if bodies := blocksOf(body, typ); len(bodies) > 0 {
+		return bodies[0]
+	}
+	return &hclsyntax.Body{}
+}
+
+// expandedRefs returns the references of expr and, transitively, of the
+// locals it names.
+func (m *tfModule) expandedRefs(expr hcl.Expression) []string {
+	seen := map[string]bool{}
+	var walk func(hcl.Expression)
+	walk = func(e hcl.Expression) {
+		for _, r := range refs(e) {
+			if seen[r] {
+				continue
+			}
+			seen[r] = true
+			if name, ok := strings.CutPrefix(r, "local."); ok {
+				if le := m.local(name); le != nil {
+					walk(le)
+				}
+			}
+		}
+	}
+	walk(expr)
+	out := make([]string, 0, len(seen))
+	for r := range seen {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestModules_FunctionSourceAgrees checks that the function's Go code names
+// every variable of the module's contract: the code of functions/<dir>, the
+// shared contract in functions/internal and the engine under dispatch/. The
+// Lambda and Google Cloud functions exist, so for them a missing directory
+// fails; Azure's is checked once functions/azure is on this branch.
+func TestModules_FunctionSourceAgrees(t *testing.T) {
+	t.Parallel()
+	dirs := map[string]string{"aws": "lambda", "gcp": "gcp", "azure": "azure"}
+	required := map[string]bool{"aws": true, "gcp": true}
+	for _, c := range clouds {
+		fn := filepath.Join("..", "functions", dirs[c])
+		if _, err := os.Stat(fn); err != nil {
+			if required[c] {
+				t.Errorf("functions/%s is missing: infra/%s deploys it: %v", dirs[c], c, err)
+			} else {
+				t.Logf("functions/%s does not exist yet: the contract is checked on the module side only", dirs[c])
+			}
+			continue
+		}
+		src := goSource(t, fn, filepath.Join("..", "functions", "internal"), filepath.Join("..", "dispatch"))
+		names := slices.Clone(contract[c])
+		if c == "gcp" {
+			names = append(names, gcpSecretContract...)
+			names = append(names, "PUSHPOOL_ROUTES")
+			names = append(names, gcpRoutes...) // the values: case "events", case "webhook"
+		}
+		for _, name := range names {
+			if !bytes.Contains(src, []byte(`"`+name+`"`)) {
+				t.Errorf("functions/%s never reads %s, which infra/%s sets", dirs[c], name, c)
 			}
 		}
 	}
 }
 
-// TestModules_FunctionSourceAgrees checks, once a cloud's function exists
-// under functions/, that its Go code names every variable of the contract.
-func TestModules_FunctionSourceAgrees(t *testing.T) {
+// goSource concatenates the non-test Go files under roots.
+func goSource(t *testing.T, roots ...string) []byte {
+	t.Helper()
+	var src bytes.Buffer
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+				b, rerr := os.ReadFile(path)
+				src.Write(b)
+				return rerr
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("read %s: %v", root, err)
+		}
+	}
+	return src.Bytes()
+}
+
+// tickPayloads are the tick bodies the functions are tested with: the
+// EventBridge Scheduler input of functions/lambda and the data of the Pub/Sub
+// message that functions/gcp receives from Cloud Scheduler.
+var tickPayloads = map[string]func(t *testing.T) []byte{
+	"aws": func(t *testing.T) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "functions", "lambda", "testdata", "scheduler-tick.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	},
+	"gcp": func(t *testing.T) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "functions", "gcp", "testdata", "pubsub-push-scheduler-tick.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var req struct {
+			Body struct {
+				Message struct {
+					Data []byte `json:"data"`
+				} `json:"message"`
+			} `json:"body"`
+		}
+		if err := json.Unmarshal(b, &req); err != nil || len(req.Body.Message.Data) == 0 {
+			t.Fatalf("functions/gcp/testdata/pubsub-push-scheduler-tick.json: no message data (%v)", err)
+		}
+		return req.Body.Message.Data
+	},
+}
+
+// TestModules_TickPayload checks the scheduled tick carries exactly what the
+// functions take as a tick ({"pushpool":"tick"}), as their test data has it,
+// and that the scheduler sends local.tick_payload: as the EventBridge
+// Scheduler target's input, or as the data of the Pub/Sub message Cloud
+// Scheduler publishes (with no attributes: the function reads only the data).
+// Azure's tick is a timer trigger in the package and carries no payload.
+func TestModules_TickPayload(t *testing.T) {
 	t.Parallel()
-	dirs := map[string]string{"aws": "lambda", "gcp": "gcp", "azure": "azure"}
-	for _, c := range clouds {
-		fn := filepath.Join("..", "functions", dirs[c])
-		if _, err := os.Stat(fn); err != nil {
-			t.Logf("functions/%s does not exist yet: the contract is checked on the module side only", dirs[c])
+	ctx := &hcl.EvalContext{Functions: map[string]function.Function{"jsonencode": stdlib.JSONEncodeFunc}}
+	for _, c := range []string{"aws", "gcp"} {
+		m := loadModule(t, c)
+		expr := m.local("tick_payload")
+		if expr == nil {
+			t.Errorf("infra/%s: no local.tick_payload", c)
 			continue
 		}
-		var src bytes.Buffer
-		for _, root := range []string{fn, filepath.Join("..", "dispatch")} {
-			err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-				if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
-					b, rerr := os.ReadFile(path)
-					src.Write(b)
-					return rerr
-				}
-				return err
-			})
-			if err != nil {
-				t.Fatalf("read %s: %v", root, err)
-			}
+		v, diags := expr.Value(ctx)
+		if diags.HasErrors() || v.Type() != cty.String {
+			t.Errorf("infra/%s: local.tick_payload must be a constant JSON string: %s", c, diags.Error())
+			continue
 		}
-		for _, name := range contract[c] {
-			if !bytes.Contains(src.Bytes(), []byte(`"`+name+`"`)) {
-				t.Errorf("functions/%s never reads %s, which infra/%s sets", dirs[c], name, c)
+		var got, want any
+		if err := json.Unmarshal([]byte(v.AsString()), &got); err != nil {
+			t.Errorf("infra/%s: local.tick_payload is not JSON: %v", c, err)
+			continue
+		}
+		if err := json.Unmarshal(tickPayloads[c](t), &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("infra/%s: the tick sends %s; functions/ take %v as a tick", c, v.AsString(), want)
+		}
+	}
+	uses := map[string]struct {
+		typ  string
+		path []string
+	}{
+		"aws": {"aws_scheduler_schedule", []string{"target", "input"}},
+		"gcp": {"google_cloud_scheduler_job", []string{"pubsub_target", "data"}},
+	}
+	for c, u := range uses {
+		m := loadModule(t, c)
+		blocks := m.resourceBlocks(u.typ)
+		if len(blocks) == 0 {
+			t.Errorf("infra/%s: no %s", c, u.typ)
+		}
+		for _, b := range blocks {
+			if a := attrAt(b.Body, u.path...); a == nil || !slices.Contains(refs(a.Expr), "local.tick_payload") {
+				t.Errorf("infra/%s: %s.%s.%s must send local.tick_payload", c, u.typ, b.Labels[1], strings.Join(u.path, "."))
+			}
+			if c == "gcp" && attrAt(b.Body, "pubsub_target", "attributes") != nil {
+				t.Errorf("infra/gcp: %s.%s publishes attributes; functions/gcp reads only the message data", u.typ, b.Labels[1])
 			}
 		}
 	}
@@ -715,8 +1014,7 @@ func TestModules_Wiring(t *testing.T) {
 			{"aws_lambda_function", []string{"runtime"}, "provided.al2023"},
 			{"aws_lambda_function", []string{"handler"}, "bootstrap"},
 			{"aws_cloudwatch_log_group", nil, ""},
-			{"aws_scheduler_schedule", nil, ""},
-			{"aws_scheduler_schedule_group", nil, ""},
+			{"aws_scheduler_schedule", []string{"target", "input"}, ""},
 			{"aws_sqs_queue", []string{"redrive_policy"}, ""},
 			{"aws_lambda_event_source_mapping", []string{"function_response_types"}, "ReportBatchItemFailures"},
 			{"aws_cloudwatch_event_rule", []string{"event_pattern"}, "ECS Task State Change"},
@@ -724,10 +1022,11 @@ func TestModules_Wiring(t *testing.T) {
 			{"aws_secretsmanager_secret", nil, ""},
 		},
 		"gcp": {
-			{"google_cloudfunctions2_function", []string{"build_config", "entry_point"}, "PushpoolEvent"},
-			{"google_cloudfunctions2_function", []string{"build_config", "entry_point"}, "PushpoolHTTP"},
+			{"google_cloud_run_v2_service", []string{"template", "containers", "image"}, ""},
+			{"google_cloud_run_v2_service", []string{"template", "timeout"}, ""},
 			{"google_cloud_scheduler_job", []string{"pubsub_target", "topic_name"}, ""},
 			{"google_pubsub_subscription", []string{"dead_letter_policy", "dead_letter_topic"}, ""},
+			{"google_pubsub_subscription", []string{"push_config", "oidc_token", "service_account_email"}, ""},
 			{"google_cloud_tasks_queue", nil, ""},
 			{"google_cloud_run_v2_service_iam_member", []string{"member"}, "allUsers"},
 			{"google_secret_manager_secret", nil, ""},
@@ -767,6 +1066,76 @@ func TestModules_Wiring(t *testing.T) {
 				t.Errorf("infra/%s: no %s with %s holding %q", c, w.typ, strings.Join(w.path, "."), w.value)
 			}
 		}
+	}
+}
+
+// TestModules_GCPDelivery checks how infra/gcp reaches its services, as
+// functions/gcp expects: the push subscription posts to the events service's
+// URL (PUSHPOOL_SELF_URL, the one wake-up tasks use) with an OIDC token;
+// the Cloud Tasks queue overrides nothing (functions/gcp/queue.go creates HTTP
+// tasks with their URL and token); only the webhook service is public, and
+// the events service admits the account whose tokens the tasks carry.
+func TestModules_GCPDelivery(t *testing.T) {
+	t.Parallel()
+	m := loadModule(t, "gcp")
+	env, _ := m.local("contract_environment").(*hclsyntax.ObjectConsExpr)
+	values := map[string]hclsyntax.Expression{}
+	if env != nil {
+		for _, it := range env.Items {
+			if k, ok := staticStrings(it.KeyExpr); ok && len(k) == 1 {
+				values[k[0]] = it.ValueExpr
+			}
+		}
+	}
+	selfURL := values["PUSHPOOL_SELF_URL"]
+	if selfURL == nil || !slices.Equal(refs(selfURL), []string{"local.events_url"}) {
+		t.Errorf("infra/gcp: PUSHPOOL_SELF_URL must be local.events_url, the events service's URL")
+	}
+	tasksSA := values["PUSHPOOL_TASKS_SERVICE_ACCOUNT"]
+	if tasksSA == nil || !slices.Contains(refs(tasksSA), "google_service_account.invoker") {
+		t.Errorf("infra/gcp: PUSHPOOL_TASKS_SERVICE_ACCOUNT must be google_service_account.invoker's email")
+	}
+	if v := values["PUSHPOOL_REQUEST_TIMEOUT_SECONDS"]; v == nil || !slices.Contains(refs(v), "var.timeout_seconds") {
+		t.Errorf("infra/gcp: PUSHPOOL_REQUEST_TIMEOUT_SECONDS must be var.timeout_seconds, the services' timeout")
+	}
+	for _, b := range m.resourceBlocks("google_cloud_run_v2_service") {
+		if a := attrAt(b.Body, "template", "timeout"); a == nil || !slices.Contains(refs(a.Expr), "var.timeout_seconds") {
+			t.Errorf("infra/gcp: google_cloud_run_v2_service.%s: template.timeout must be var.timeout_seconds", b.Labels[1])
+		}
+	}
+	for _, b := range m.resourceBlocks("google_pubsub_subscription") {
+		if len(blocksOf(b.Body, "push_config")) == 0 {
+			continue
+		}
+		if a := attrAt(b.Body, "push_config", "push_endpoint"); a == nil || !slices.Contains(refs(a.Expr), "local.events_url") {
+			t.Errorf("infra/gcp: google_pubsub_subscription.%s must push to local.events_url", b.Labels[1])
+		}
+		if a := attrAt(b.Body, "push_config", "oidc_token", "service_account_email"); a == nil || !slices.Contains(refs(a.Expr), "google_service_account.invoker") {
+			t.Errorf("infra/gcp: google_pubsub_subscription.%s must push with the invoker account's OIDC token", b.Labels[1])
+		}
+	}
+	for _, b := range m.resourceBlocks("google_cloud_tasks_queue") {
+		if len(blocksOf(b.Body, "http_target")) > 0 {
+			t.Errorf("infra/gcp: google_cloud_tasks_queue.%s overrides the tasks' HTTP target; functions/gcp sets each task's URL and OIDC token itself", b.Labels[1])
+		}
+	}
+	invokers := map[string][]string{} // service => members
+	for _, b := range m.resourceBlocks("google_cloud_run_v2_service_iam_member") {
+		name, member := b.Body.Attributes["name"], b.Body.Attributes["member"]
+		if name == nil || member == nil {
+			continue
+		}
+		for _, r := range refs(name.Expr) {
+			if svc, ok := strings.CutPrefix(r, "google_cloud_run_v2_service."); ok {
+				invokers[svc] = append(invokers[svc], append(literals(member.Expr), refs(member.Expr)...)...)
+			}
+		}
+	}
+	if !slices.Contains(invokers["webhook"], "allUsers") {
+		t.Errorf("infra/gcp: the webhook service must be public (allUsers invoker): Prefect cannot present a Google identity")
+	}
+	if slices.Contains(invokers["events"], "allUsers") || !slices.Contains(invokers["events"], "google_service_account.invoker") {
+		t.Errorf("infra/gcp: the events service's only invoker must be google_service_account.invoker, has %v", invokers["events"])
 	}
 }
 
@@ -821,7 +1190,7 @@ func TestModules_VariableValidation(t *testing.T) {
 		"gcp": {
 			"project_id":      "my-project-1",
 			"region":          "europe-west1",
-			"source_zip_path": "dist/gcp-source.zip",
+			"image":           "europe-west1-docker.pkg.dev/my-project-1/pushpool/gcp@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 			"prefect_api_url": "https://prefect.example.com/api",
 			"work_pools":      []string{"cloud-run-pool"},
 		},
@@ -845,8 +1214,13 @@ func TestModules_VariableValidation(t *testing.T) {
 			"ecs_execution_role_arns": []string{"arn:aws:iam::123456789012:role/flow-exec"},
 			"vpc_subnet_ids":          []string{"subnet-1"}, "vpc_security_group_ids": []string{"sg-1"},
 			"queue_visibility_timeout_seconds": 600, "queue_max_concurrency": 5, "log_retention_days": 14,
-			"extra_environment": map[string]string{"PUSHPOOL_LOG_FORMAT": "json"},
+			"extra_environment":    map[string]string{"PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS": "8"},
+			"wake_horizon_seconds": 150, "submit_reserve_seconds": 30,
 		}, ""},
+		{"aws", "cron tick with a wake horizon", map[string]any{"tick_schedule_expression": "cron(0/2 * * * ? *)", "wake_horizon_seconds": 150}, ""},
+		{"aws", "cron tick without a wake horizon", map[string]any{"tick_schedule_expression": "cron(0/2 * * * ? *)"}, "Set wake_horizon_seconds"},
+		{"aws", "submit reserve above half the timeout", map[string]any{"timeout_seconds": 60, "submit_reserve_seconds": 40}, "at most half of timeout_seconds"},
+		{"aws", "extra env sets the wake horizon", map[string]any{"extra_environment": map[string]string{"PUSHPOOL_WAKE_HORIZON_SECONDS": "600"}}, "may not set the variables the module manages"},
 		{"aws", "comma in a pool name", map[string]any{"work_pools": []string{"a,b"}}, "may not be empty or contain commas"},
 		{"aws", "cluster name instead of ARN", map[string]any{"ecs_cluster_arns": []string{"flows"}}, "names are not accepted"},
 		{"aws", "wildcard task role", map[string]any{"ecs_task_role_arns": []string{"arn:aws:iam::123456789012:role/*"}}, "without wildcards"},
@@ -868,16 +1242,26 @@ func TestModules_VariableValidation(t *testing.T) {
 		{"gcp", "secret name without version", map[string]any{"webhook_secret_version": "projects/p/secrets/hmac"}, "secret version resource name"},
 		{"gcp", "network without subnetwork", map[string]any{"vpc_network": "default"}, "together, or neither"},
 		{"gcp", "editor role", map[string]any{"cloud_run_role": "roles/editor"}, "may not be a basic role"},
-		{"gcp", "runtime", map[string]any{"runtime": "python312"}, "must be a Go runtime"},
+		{"gcp", "source bundle instead of an image", map[string]any{"image": "dist/gcp-source.zip"}, "must be a container image reference"},
+		{"gcp", "auth string and its version", map[string]any{"prefect_api_auth_string": "admin:pw", "prefect_api_auth_string_secret_version": "projects/p/secrets/a/versions/1"}, "not both"},
+		{"gcp", "every five minutes", map[string]any{"tick_schedule": "*/5 * * * *"}, ""},
+		{"gcp", "hourly tick without a wake horizon", map[string]any{"tick_schedule": "0 * * * *"}, "Set wake_horizon_seconds"},
+		{"gcp", "hourly tick with a wake horizon", map[string]any{"tick_schedule": "0 * * * *", "wake_horizon_seconds": 3630}, ""},
+		{"gcp", "extra env sets the routes", map[string]any{"extra_environment": map[string]string{"PUSHPOOL_ROUTES": "events,webhook"}}, "may not set the variables the module manages"},
+		{"gcp", "extra env mounts a secret reference", map[string]any{"extra_environment": map[string]string{"PUSHPOOL_WEBHOOK_SECRET": "projects/p/secrets/s/versions/1"}}, "may not set the variables the module manages"},
+		{"gcp", "submit reserve above half the timeout", map[string]any{"timeout_seconds": 60, "submit_reserve_seconds": 31}, "at most half of timeout_seconds"},
 		{"azure", "minimal", nil, ""},
 		{"azure", "everything set", map[string]any{
 			"prefect_api_key": "pnu_0123456789", "webhook_secret": strings.Repeat("k", 40), "log_retention_days": 90,
+			"prefect_api_auth_string": "admin:pw", "wake_horizon_seconds": 120, "submit_reserve_seconds": 30,
 			"aci_subnet_ids":   []string{"/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/aci"},
 			"aci_identity_ids": []string{"/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/runner"},
 		}, ""},
 		{"azure", "retention App Insights refuses", map[string]any{"log_retention_days": 45}, "log_retention_days must be one of"},
 		{"azure", "memory size", map[string]any{"instance_memory_mb": 1024}, "Flex Consumption sizes"},
 		{"azure", "upper-case name", map[string]any{"name": "PushPool"}, "lowercase letters"},
+		{"azure", "wake horizon below the tick interval", map[string]any{"wake_horizon_seconds": 30}, "between 60 (the tick interval)"},
+		{"azure", "extra env overrides the function timeout", map[string]any{"extra_environment": map[string]string{"AzureFunctionsJobHost__functionTimeout": "00:10:00"}}, "may not set the settings the module manages"},
 		{"azure", "short webhook secret", map[string]any{"webhook_secret": "short"}, "at least 32 characters"},
 		{"azure", "wildcard subnet", map[string]any{"aci_subnet_ids": []string{"/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/*"}}, "subnet resource IDs"},
 	}

@@ -119,34 +119,14 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
-  # Fan-out and delayed wake-ups go through the queue; the event source
-  # mapping receives and deletes with this role too.
+  # Fan-out shards and delayed wake-ups (DelaySeconds up to 15 minutes) go
+  # through the queue; the event source mapping receives and deletes with
+  # this role too.
   statement {
     sid       = "FanOutQueue"
     effect    = "Allow"
     actions   = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
     resources = [aws_sqs_queue.fanout.arn]
-  }
-
-  # Wake-ups further out than SQS's 15-minute delay: one-time schedules in
-  # the module's own group, targeting the queue through the wake-up role.
-  statement {
-    sid       = "WakeUpSchedules"
-    effect    = "Allow"
-    actions   = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
-    resources = ["arn:${local.partition}:scheduler:${local.region}:${local.account_id}:schedule/${aws_scheduler_schedule_group.wakeups.name}/*"]
-  }
-
-  statement {
-    sid       = "PassWakeUpRoleToScheduler"
-    effect    = "Allow"
-    actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.wakeup.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["scheduler.amazonaws.com"]
-    }
   }
 
   statement {
@@ -195,7 +175,7 @@ resource "aws_iam_role_policy" "function" {
   policy = data.aws_iam_policy_document.function.json
 }
 
-# --- EventBridge Scheduler roles --------------------------------------------
+# --- EventBridge Scheduler role (the tick) ---------------------------------
 
 data "aws_iam_policy_document" "scheduler_trust" {
   statement {
@@ -235,28 +215,4 @@ resource "aws_iam_role_policy" "tick" {
   name   = "invoke"
   role   = aws_iam_role.tick.id
   policy = data.aws_iam_policy_document.tick.json
-}
-
-# Wake-ups: the one-time schedules the function creates send a message to the
-# fan-out queue. PUSHPOOL_SCHEDULER_ROLE_ARN names this role.
-resource "aws_iam_role" "wakeup" {
-  name               = "${var.name}-wakeup"
-  description        = "One-time pushpool wake-up schedules send to the ${var.name} queue"
-  assume_role_policy = data.aws_iam_policy_document.scheduler_trust.json
-  tags               = var.tags
-}
-
-data "aws_iam_policy_document" "wakeup" {
-  statement {
-    sid       = "SendWakeUps"
-    effect    = "Allow"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.fanout.arn]
-  }
-}
-
-resource "aws_iam_role_policy" "wakeup" {
-  name   = "send"
-  role   = aws_iam_role.wakeup.id
-  policy = data.aws_iam_policy_document.wakeup.json
 }

@@ -18,23 +18,36 @@ locals {
   prefect_api_key_secret_arn = local.has_prefect_api_key ? aws_secretsmanager_secret.prefect_api_key[0].arn : var.prefect_api_key_secret_arn
   webhook_secret_arn         = var.webhook_secret_arn != null ? var.webhook_secret_arn : aws_secretsmanager_secret.webhook[0].arn
 
-  # What the function reads. These names are the contract with functions/lambda;
-  # infra/infra_test.go checks them. No secret values here: only ARNs.
+  # The tick interval, when tick_schedule_expression is a rate(): runs due
+  # within it (plus a margin) get an SQS wake-up. A cron() expression needs
+  # wake_horizon_seconds (the variable's validation says so).
+  tick_rate             = try(regex("^rate\\(([0-9]+) (minute|hour|day)s?\\)$", var.tick_schedule_expression), null)
+  tick_interval_seconds = local.tick_rate == null ? null : tonumber(local.tick_rate[0]) * { minute = 60, hour = 3600, day = 86400 }[local.tick_rate[1]]
+  wake_horizon_seconds  = var.wake_horizon_seconds != null ? var.wake_horizon_seconds : local.tick_interval_seconds + 30
+
+  # How long before the invocation deadline a pass stops claiming runs, so
+  # the last submission still has time to finish and be recorded: a tenth
+  # of the timeout, between 20 s (the function's default) and 60 s.
+  submit_reserve_seconds = var.submit_reserve_seconds != null ? var.submit_reserve_seconds : min(60, max(20, floor(var.timeout_seconds / 10)))
+
+  # What the function reads: functions/lambda/function.go and
+  # functions/internal/fnapp. infra/infra_test.go checks these names against
+  # the Go code. No secret values here: only ARNs ("" means none).
   contract_environment = {
     PREFECT_API_URL                     = var.prefect_api_url
     PUSHPOOL_POOLS                      = join(",", var.work_pools)
     PUSHPOOL_WORKER_NAME                = local.worker_name
     PUSHPOOL_SHARD_SIZE                 = tostring(var.shard_size)
+    PUSHPOOL_WAKE_HORIZON_SECONDS       = tostring(local.wake_horizon_seconds)
+    PUSHPOOL_SUBMIT_RESERVE_SECONDS     = tostring(local.submit_reserve_seconds)
     PUSHPOOL_PREFECT_API_KEY_SECRET_ARN = local.prefect_api_key_secret_arn == null ? "" : local.prefect_api_key_secret_arn
     PUSHPOOL_WEBHOOK_SECRET_ARN         = local.webhook_secret_arn
     PUSHPOOL_QUEUE_URL                  = aws_sqs_queue.fanout.url
-    PUSHPOOL_SCHEDULER_GROUP            = aws_scheduler_schedule_group.wakeups.name
-    PUSHPOOL_SCHEDULER_ROLE_ARN         = aws_iam_role.wakeup.arn
   }
   function_environment = merge(var.extra_environment, local.contract_environment)
 
-  # The payload of the scheduled tick (Scheduler -> Lambda, asynchronous).
-  tick_payload = jsonencode({ kind = "tick" })
+  # The tick's input, as functions/lambda recognises it.
+  tick_payload = jsonencode({ pushpool = "tick" })
 
   queue_visibility_timeout = coalesce(var.queue_visibility_timeout_seconds, var.timeout_seconds + 60)
 

@@ -54,16 +54,6 @@ output "dead_letter_queue_arn" {
   value       = aws_sqs_queue.dead_letter.arn
 }
 
-output "scheduler_group_name" {
-  description = "EventBridge Scheduler group of the one-time wake-up schedules (PUSHPOOL_SCHEDULER_GROUP)."
-  value       = aws_scheduler_schedule_group.wakeups.name
-}
-
-output "scheduler_role_arn" {
-  description = "Role the wake-up schedules send to the queue with (PUSHPOOL_SCHEDULER_ROLE_ARN)."
-  value       = aws_iam_role.wakeup.arn
-}
-
 output "log_group_name" {
   description = "CloudWatch log group of the function."
   value       = aws_cloudwatch_log_group.function.name

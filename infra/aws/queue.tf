@@ -1,5 +1,5 @@
 # The fan-out queue: shards of a busy tick, delayed wake-ups (DelaySeconds up
-# to 15 minutes, or a one-time schedule beyond that) and, with
+# to 15 minutes; runs due later are left to later ticks) and, with
 # ecs_events_target = "queue", ECS task state changes. Messages that keep
 # failing land in the dead-letter queue after queue_max_receive_count tries.
 

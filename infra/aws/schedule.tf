@@ -1,5 +1,10 @@
-# The dispatch tick: EventBridge Scheduler invokes the function directly with
-# the payload {"kind":"tick"}. No retries: the next tick comes within minutes.
+# The dispatch tick: EventBridge Scheduler invokes the function directly
+# (asynchronously) with the input {"pushpool":"tick"}, which functions/lambda
+# takes as a tick. No retries: the next tick comes within minutes.
+#
+# Runs due before the next tick get a wake-up: an SQS message delayed until
+# their due time (at most 15 minutes ahead). The function creates no
+# schedules of its own; runs further out are left to later ticks.
 resource "aws_scheduler_schedule" "tick" {
   name                = "${var.name}-tick"
   group_name          = "default"
@@ -21,13 +26,4 @@ resource "aws_scheduler_schedule" "tick" {
       maximum_retry_attempts       = 0
     }
   }
-}
-
-# The group the function creates its one-time wake-up schedules in
-# (PUSHPOOL_SCHEDULER_GROUP); the function may create and delete schedules in
-# this group only. Schedules should be created with ActionAfterCompletion
-# DELETE so that fired ones do not accumulate.
-resource "aws_scheduler_schedule_group" "wakeups" {
-  name = "${var.name}-wakeups"
-  tags = var.tags
 }

@@ -139,15 +139,16 @@ variable "shard_size" {
 }
 
 variable "extra_environment" {
-  description = "More environment variables for the function, e.g. PUSHPOOL_LOG_FORMAT = \"json\" or PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS. They cannot override the variables this module sets, and must not hold secrets (use the *_secret variables)."
+  description = "More environment variables for the function, e.g. PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS = \"8\" or PREFECT_WORKER_PREFETCH_SECONDS = \"15\" (functions/internal/fnapp reads them). They cannot override the variables this module sets, and must not hold secrets (use the *_secret variables)."
   type        = map(string)
   default     = {}
 
   validation {
     condition = length(setintersection(keys(var.extra_environment), [
       "PREFECT_API_URL", "PUSHPOOL_POOLS", "PUSHPOOL_WORKER_NAME", "PUSHPOOL_SHARD_SIZE",
+      "PUSHPOOL_WAKE_HORIZON_SECONDS", "PUSHPOOL_SUBMIT_RESERVE_SECONDS",
       "PUSHPOOL_PREFECT_API_KEY_SECRET_ARN", "PUSHPOOL_WEBHOOK_SECRET_ARN", "PUSHPOOL_QUEUE_URL",
-      "PUSHPOOL_SCHEDULER_GROUP", "PUSHPOOL_SCHEDULER_ROLE_ARN", "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING",
+      "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING",
     ])) == 0
     error_message = "extra_environment may not set the variables the module manages (PREFECT_API_URL, PUSHPOOL_POOLS, ...) nor PREFECT_API_KEY / PREFECT_API_AUTH_STRING (secrets belong in Secrets Manager)."
   }
@@ -282,7 +283,7 @@ variable "ecs_event_last_statuses" {
 # --- triggers ---------------------------------------------------------------
 
 variable "tick_schedule_expression" {
-  description = "EventBridge Scheduler expression of the dispatch tick, e.g. rate(1 minute) or cron(0/2 * * * ? *)."
+  description = "EventBridge Scheduler expression of the dispatch tick, e.g. rate(1 minute) or rate(2 minutes); a cron(...) expression needs wake_horizon_seconds too."
   type        = string
   default     = "rate(1 minute)"
 
@@ -296,6 +297,32 @@ variable "tick_enabled" {
   description = "Whether the tick schedule is enabled (disable it to pause dispatching without destroying anything)."
   type        = bool
   default     = true
+}
+
+variable "wake_horizon_seconds" {
+  description = "How far ahead a tick looks for runs to wake on time (PUSHPOOL_WAKE_HORIZON_SECONDS): the tick interval plus a margin. Null: the interval of a rate() tick_schedule_expression plus 30 s (90 for rate(1 minute)); required with a cron() expression."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.wake_horizon_seconds != null || can(regex("^rate\\(([0-9]+) (minute|hour|day)s?\\)$", var.tick_schedule_expression))
+    error_message = "Set wake_horizon_seconds (the tick interval plus a margin) when tick_schedule_expression is not a rate(N minutes|hours|days) expression."
+  }
+  validation {
+    condition     = var.wake_horizon_seconds == null || (coalesce(var.wake_horizon_seconds, 60) >= 30 && coalesce(var.wake_horizon_seconds, 60) <= 172800)
+    error_message = "wake_horizon_seconds must be between 30 and 172800."
+  }
+}
+
+variable "submit_reserve_seconds" {
+  description = "How long before the invocation deadline a dispatch pass stops claiming runs, so the last submission can finish and be recorded (PUSHPOOL_SUBMIT_RESERVE_SECONDS). Null: a tenth of timeout_seconds, between 20 and 60."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.submit_reserve_seconds == null || (coalesce(var.submit_reserve_seconds, 20) >= 5 && coalesce(var.submit_reserve_seconds, 20) * 2 <= var.timeout_seconds)
+    error_message = "submit_reserve_seconds must be at least 5 and at most half of timeout_seconds."
+  }
 }
 
 variable "queue_batch_size" {

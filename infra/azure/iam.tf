@@ -84,11 +84,12 @@ resource "azurerm_role_assignment" "function_identity_assign" {
   principal_type     = "ServicePrincipal"
 }
 
-# Key Vault references: read these two secrets only.
+# Key Vault references: read these secrets only.
 resource "azurerm_role_assignment" "function_secrets" {
   for_each = merge(
     { webhook = azurerm_key_vault_secret.webhook.resource_versionless_id },
     local.has_prefect_api_key ? { prefect_api_key = azurerm_key_vault_secret.prefect_api_key[0].resource_versionless_id } : {},
+    local.has_prefect_auth_string ? { prefect_auth_string = azurerm_key_vault_secret.prefect_auth_string[0].resource_versionless_id } : {},
   )
   scope                = each.value
   role_definition_name = "Key Vault Secrets User"

@@ -24,27 +24,39 @@ locals {
   app_name    = "${var.name}-${local.suffix}"
 
   # Whether a secret value was given; count may not depend on sensitive values.
-  has_prefect_api_key = nonsensitive(var.prefect_api_key != null)
-  has_webhook_secret  = nonsensitive(var.webhook_secret != null)
+  has_prefect_api_key     = nonsensitive(var.prefect_api_key != null)
+  has_prefect_auth_string = nonsensitive(var.prefect_api_auth_string != null)
+  has_webhook_secret      = nonsensitive(var.webhook_secret != null)
 
-  # What the function reads. These names are the contract with functions/azure;
-  # infra/infra_test.go checks them. Secrets are Key Vault references, resolved
-  # by the platform with the app's managed identity; never values.
+  # How long before the invocation deadline (the function timeout less the
+  # handler's 5 s to answer the host) a pass stops claiming runs: a tenth of
+  # the timeout, between 20 s (the function's default) and 60 s.
+  submit_reserve_seconds = var.submit_reserve_seconds != null ? var.submit_reserve_seconds : min(60, max(20, floor(var.timeout_seconds / 10)))
+
+  # What the handler reads: functions/azure/function.go (on branch
+  # helper/azure) and functions/internal/fnapp. infra/infra_test.go checks
+  # these names. Secrets are Key Vault references, resolved by the platform
+  # with the app's managed identity (the handler refuses to start on one left
+  # unresolved); never values. "" means none.
   contract_environment = {
-    PREFECT_API_URL             = var.prefect_api_url
-    PUSHPOOL_POOLS              = join(",", var.work_pools)
-    PUSHPOOL_WORKER_NAME        = local.worker_name
-    PUSHPOOL_SHARD_SIZE         = tostring(var.shard_size)
-    PREFECT_API_KEY             = local.has_prefect_api_key ? "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.prefect_api_key[0].versionless_id})" : ""
-    PUSHPOOL_WEBHOOK_SECRET     = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.webhook.versionless_id})"
-    PUSHPOOL_QUEUE              = azurerm_storage_queue.fanout.name
-    AZURE_SUBSCRIPTION_ID       = data.azurerm_client_config.current.subscription_id
-    PUSHPOOL_ACI_RESOURCE_GROUP = data.azurerm_resource_group.aci.name
-    PUSHPOOL_ACI_LOCATION       = coalesce(var.aci_location, data.azurerm_resource_group.aci.location)
+    PREFECT_API_URL                 = var.prefect_api_url
+    PUSHPOOL_POOLS                  = join(",", var.work_pools)
+    PUSHPOOL_WORKER_NAME            = local.worker_name
+    PUSHPOOL_SHARD_SIZE             = tostring(var.shard_size)
+    PUSHPOOL_WAKE_HORIZON_SECONDS   = tostring(var.wake_horizon_seconds)
+    PUSHPOOL_SUBMIT_RESERVE_SECONDS = tostring(local.submit_reserve_seconds)
+    PREFECT_API_KEY                 = local.has_prefect_api_key ? "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.prefect_api_key[0].versionless_id})" : ""
+    PREFECT_API_AUTH_STRING         = local.has_prefect_auth_string ? "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.prefect_auth_string[0].versionless_id})" : ""
+    PUSHPOOL_WEBHOOK_SECRET         = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.webhook.versionless_id})"
+    PUSHPOOL_QUEUE                  = azurerm_storage_queue.fanout.name
+    AZURE_SUBSCRIPTION_ID           = data.azurerm_client_config.current.subscription_id
+    PUSHPOOL_ACI_RESOURCE_GROUP     = data.azurerm_resource_group.aci.name
+    PUSHPOOL_ACI_LOCATION           = coalesce(var.aci_location, data.azurerm_resource_group.aci.location)
   }
   function_environment = merge(var.extra_environment, local.contract_environment)
 
-  # host.json values the module owns, overridden through app settings.
+  # host.json values the module owns, overridden through app settings. The
+  # handler reads the function timeout too, to plan its dispatch deadline.
   host_settings = {
     AzureFunctionsJobHost__functionTimeout                     = format("%02d:%02d:%02d", floor(var.timeout_seconds / 3600), floor(var.timeout_seconds % 3600 / 60), var.timeout_seconds % 60)
     AzureFunctionsJobHost__extensions__queues__maxDequeueCount = tostring(var.queue_max_dequeue_count)
@@ -73,9 +85,12 @@ resource "azurerm_storage_container" "deployments" {
 }
 
 # Fan-out shards and delayed wake-ups (a message's visibility timeout delays
-# it, up to 7 days). Messages that fail queue_max_dequeue_count times are
-# moved by the Functions host to the poison queue "<queue>-poison", which the
-# host creates on first use: no dead-letter resource is needed.
+# it, up to 7 days), sent by the handler through AzureWebJobsStorage (the
+# connection string the provider sets from storage_access_key) and received by
+# the fanout function's queue trigger on %PUSHPOOL_QUEUE% over the same
+# connection. Messages that fail queue_max_dequeue_count times are moved by the
+# Functions host to the poison queue "<queue>-poison", which the host creates
+# on first use: no dead-letter resource is needed.
 resource "azurerm_storage_queue" "fanout" {
   name               = "${var.name}-fanout"
   storage_account_id = azurerm_storage_account.this.id
@@ -113,9 +128,11 @@ resource "azurerm_service_plan" "this" {
   tags                = var.tags
 }
 
-# One app holds the three functions of the package: tick (timer trigger,
-# schedule in its function.json), fanout (queue trigger on PUSHPOOL_QUEUE) and
-# webhook (HTTP trigger, authLevel function: the function key plus the HMAC).
+# One app holds the three functions of the package (functions/azure/app):
+# tick (timer trigger, every minute: "0 */1 * * * *" in its function.json),
+# fanout (queue trigger on %PUSHPOOL_QUEUE%, connection AzureWebJobsStorage)
+# and webhook (HTTP trigger, authLevel function: the function key plus the
+# HMAC), all served by the custom handler binary `handler` (host.json).
 resource "azurerm_function_app_flex_consumption" "this" {
   name                = local.app_name
   resource_group_name = data.azurerm_resource_group.this.name

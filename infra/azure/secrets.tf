@@ -1,6 +1,7 @@
-# A Key Vault (RBAC mode) holding the Prefect API key and the webhook HMAC key.
-# The app reads them through Key Vault references with its managed identity,
-# which may read these two secrets and nothing else in the vault.
+# A Key Vault (RBAC mode) holding the Prefect API key or basic auth string and
+# the webhook HMAC key. The app reads them through Key Vault references with
+# its managed identity, which may read these secrets and nothing else in the
+# vault.
 
 resource "azurerm_key_vault" "this" {
   name                       = "kv-${trimsuffix(substr(var.name, 0, 14), "-")}-${local.suffix}"
@@ -32,6 +33,15 @@ resource "azurerm_key_vault_secret" "prefect_api_key" {
   name         = "prefect-api-key"
   key_vault_id = azurerm_key_vault.this.id
   value        = var.prefect_api_key
+  content_type = "text/plain"
+  depends_on   = [time_sleep.deployer_secrets]
+}
+
+resource "azurerm_key_vault_secret" "prefect_auth_string" {
+  count        = local.has_prefect_auth_string ? 1 : 0
+  name         = "prefect-auth-string"
+  key_vault_id = azurerm_key_vault.this.id
+  value        = var.prefect_api_auth_string
   content_type = "text/plain"
   depends_on   = [time_sleep.deployer_secrets]
 }

@@ -31,7 +31,7 @@ variable "tags" {
 # --- the function app ---------------------------------------------------------
 
 variable "package_zip_path" {
-  description = "Path to the custom handler package built by `make functions` (dist/azure-package.zip: host.json, the handler binary and the tick, fanout and webhook function folders)."
+  description = "Path to the custom handler package built by `make functions` (dist/azure-package.zip: host.json, the linux/amd64 binary `handler` and the tick, fanout and webhook function folders of functions/azure/app)."
   type        = string
 
   validation {
@@ -96,6 +96,28 @@ variable "log_retention_days" {
   }
 }
 
+variable "wake_horizon_seconds" {
+  description = "How far ahead a tick looks for runs to wake on time with a hidden queue message (PUSHPOOL_WAKE_HORIZON_SECONDS): the tick interval plus a margin. The package's tick runs every minute (functions/azure/app/tick/function.json), hence 90."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.wake_horizon_seconds >= 60 && var.wake_horizon_seconds <= 172800
+    error_message = "wake_horizon_seconds must be between 60 (the tick interval) and 172800."
+  }
+}
+
+variable "submit_reserve_seconds" {
+  description = "How long before the invocation deadline a dispatch pass stops claiming runs, so the last submission can finish and be recorded (PUSHPOOL_SUBMIT_RESERVE_SECONDS). Null: a tenth of timeout_seconds, between 20 and 60."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.submit_reserve_seconds == null || (coalesce(var.submit_reserve_seconds, 20) >= 5 && coalesce(var.submit_reserve_seconds, 20) * 2 <= var.timeout_seconds)
+    error_message = "submit_reserve_seconds must be at least 5 and at most half of timeout_seconds."
+  }
+}
+
 variable "queue_max_dequeue_count" {
   description = "Deliveries of a fan-out message before the Functions host moves it to the poison queue <queue>-poison (host.json extensions.queues.maxDequeueCount, set through an app setting)."
   type        = number
@@ -147,17 +169,19 @@ variable "shard_size" {
 }
 
 variable "extra_environment" {
-  description = "More app settings, e.g. PUSHPOOL_LOG_FORMAT = \"json\". They cannot override the settings this module manages, and must not hold secrets."
+  description = "More app settings, e.g. PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS = \"8\" or PREFECT_LOGGING_LEVEL = \"DEBUG\". They cannot override the settings this module manages, and must not hold secrets."
   type        = map(string)
   default     = {}
 
   validation {
     condition = length(setintersection(keys(var.extra_environment), [
       "PREFECT_API_URL", "PUSHPOOL_POOLS", "PUSHPOOL_WORKER_NAME", "PUSHPOOL_SHARD_SIZE",
-      "PREFECT_API_KEY", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_QUEUE", "AZURE_SUBSCRIPTION_ID",
-      "PUSHPOOL_ACI_RESOURCE_GROUP", "PUSHPOOL_ACI_LOCATION", "PREFECT_API_AUTH_STRING", "AzureWebJobsStorage",
+      "PUSHPOOL_WAKE_HORIZON_SECONDS", "PUSHPOOL_SUBMIT_RESERVE_SECONDS",
+      "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_QUEUE", "AZURE_SUBSCRIPTION_ID",
+      "PUSHPOOL_ACI_RESOURCE_GROUP", "PUSHPOOL_ACI_LOCATION", "AzureWebJobsStorage",
+      "AzureFunctionsJobHost__functionTimeout", "AzureFunctionsJobHost__extensions__queues__maxDequeueCount",
     ])) == 0
-    error_message = "extra_environment may not set the settings the module manages, nor PREFECT_API_AUTH_STRING (secrets belong in Key Vault)."
+    error_message = "extra_environment may not set the settings the module manages (secrets belong in Key Vault: use the prefect_api_* and webhook_secret variables)."
   }
 }
 
@@ -200,6 +224,13 @@ variable "aci_identity_ids" {
 
 variable "prefect_api_key" {
   description = "Prefect API key, stored in the module's Key Vault and given to the app as a Key Vault reference (PREFECT_API_KEY). Null for a server without API keys."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "prefect_api_auth_string" {
+  description = "Basic auth string (user:password) of a Prefect server behind PREFECT_SERVER_API_AUTH_STRING, stored in the module's Key Vault and given to the app as a Key Vault reference (PREFECT_API_AUTH_STRING). Null: none."
   type        = string
   default     = null
   sensitive   = true

@@ -4,31 +4,27 @@
 
 # --- service accounts -----------------------------------------------------------
 
-# The functions run as this account.
+# Both Cloud Run services run as this account.
 resource "google_service_account" "function" {
   project      = var.project_id
   account_id   = "${var.name}-fn"
   display_name = "pushpool dispatcher ${var.name}"
 }
 
-# Pub/Sub push requests to the event function carry an OIDC token of this account.
-resource "google_service_account" "push" {
+# The only caller of the events service: Pub/Sub push requests (ticks and
+# fan-out shards) and Cloud Tasks wake-ups carry an OIDC token of this account
+# (PUSHPOOL_TASKS_SERVICE_ACCOUNT).
+resource "google_service_account" "invoker" {
   project      = var.project_id
-  account_id   = "${var.name}-push"
-  display_name = "pushpool ${var.name}: Pub/Sub push to the event function"
-}
-
-# Wake-up tasks publish to the fan-out topic with an OAuth token of this account.
-resource "google_service_account" "tasks" {
-  project      = var.project_id
-  account_id   = "${var.name}-tasks"
-  display_name = "pushpool ${var.name}: Cloud Tasks wake-ups publish to the fan-out topic"
+  account_id   = "${var.name}-invoker"
+  display_name = "pushpool ${var.name}: Pub/Sub push and Cloud Tasks calls to the events service"
 }
 
 # --- the dispatcher's own permissions -------------------------------------------
 
-# Cloud Run jobs are created per flow run, so no job exists to grant on: the
-# role is granted on the jobs project (roles/run.developer by default).
+# Cloud Run jobs are created per flow run and take no IAM conditions, so no
+# narrower resource exists to grant on: the role is granted on the jobs
+# project (roles/run.developer by default; see var.cloud_run_role).
 resource "google_project_iam_member" "function_cloud_run" {
   project = local.jobs_project_id
   role    = var.cloud_run_role
@@ -44,6 +40,7 @@ resource "google_service_account_iam_member" "function_act_as_job" {
   member             = google_service_account.function.member
 }
 
+# Fan-out shards are published to the topic.
 resource "google_pubsub_topic_iam_member" "function_publisher" {
   project = var.project_id
   topic   = google_pubsub_topic.fanout.name
@@ -51,6 +48,7 @@ resource "google_pubsub_topic_iam_member" "function_publisher" {
   member  = google_service_account.function.member
 }
 
+# Wake-ups are tasks created in the queue...
 resource "google_cloud_tasks_queue_iam_member" "function_enqueuer" {
   project  = var.project_id
   location = var.region
@@ -59,13 +57,14 @@ resource "google_cloud_tasks_queue_iam_member" "function_enqueuer" {
   member   = google_service_account.function.member
 }
 
-# Tasks carry a token of the tasks account; creating them may need actAs on it.
-resource "google_service_account_iam_member" "function_act_as_tasks" {
-  service_account_id = google_service_account.tasks.name
+# ...that carry an OIDC token of the invoker account, which needs actAs on it.
+resource "google_service_account_iam_member" "function_act_as_invoker" {
+  service_account_id = google_service_account.invoker.name
   role               = "roles/iam.serviceAccountUser"
   member             = google_service_account.function.member
 }
 
+# Cloud Run reads the mounted secrets as the services' account.
 resource "google_secret_manager_secret_iam_member" "function" {
   for_each  = local.readable_secrets
   project   = var.project_id
@@ -74,31 +73,35 @@ resource "google_secret_manager_secret_iam_member" "function" {
   member    = google_service_account.function.member
 }
 
-# --- trigger plumbing -----------------------------------------------------------
+# --- who may call the services --------------------------------------------------
 
-resource "google_cloud_run_v2_service_iam_member" "events_push" {
+resource "google_cloud_run_v2_service_iam_member" "events_invoker" {
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.events.service_config[0].service
+  name     = google_cloud_run_v2_service.events.name
   role     = "roles/run.invoker"
-  member   = google_service_account.push.member
+  member   = google_service_account.invoker.member
 }
 
-resource "google_pubsub_topic_iam_member" "tasks_publisher" {
-  project = var.project_id
-  topic   = google_pubsub_topic.fanout.name
-  role    = "roles/pubsub.publisher"
-  member  = google_service_account.tasks.member
+# Unauthenticated calls of the webhook service only (HMAC-verified there).
+resource "google_cloud_run_v2_service_iam_member" "webhook_public" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_service.webhook.name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
 }
+
+# --- Pub/Sub's service agent ----------------------------------------------------
 
 locals {
   pubsub_service_agent = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 }
 
-# Pub/Sub mints the push OIDC tokens (needed explicitly in projects created
-# before April 2021).
+# Pub/Sub mints the push OIDC tokens of the invoker account (needed explicitly
+# in projects created before April 2021).
 resource "google_service_account_iam_member" "pubsub_token_creator" {
-  service_account_id = google_service_account.push.name
+  service_account_id = google_service_account.invoker.name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_service_agent
 }

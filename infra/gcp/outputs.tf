@@ -1,16 +1,21 @@
-output "events_function_name" {
-  description = "Name of the event function (entry point PushpoolEvent)."
-  value       = google_cloudfunctions2_function.events.name
+output "events_service_name" {
+  description = "Name of the private Cloud Run service taking ticks, fan-out shards and wake-ups (PUSHPOOL_ROUTES=events)."
+  value       = google_cloud_run_v2_service.events.name
 }
 
-output "webhook_function_name" {
-  description = "Name of the webhook function (entry point PushpoolHTTP)."
-  value       = google_cloudfunctions2_function.webhook.name
+output "events_url" {
+  description = "URL of the events service (its deterministic run.app URL): the push endpoint, the wake-up tasks' target and PUSHPOOL_SELF_URL."
+  value       = local.events_url
+}
+
+output "webhook_service_name" {
+  description = "Name of the public Cloud Run service taking signed webhooks (PUSHPOOL_ROUTES=webhook)."
+  value       = google_cloud_run_v2_service.webhook.name
 }
 
 output "webhook_url" {
-  description = "URL for Prefect automation webhooks; requests must carry the HMAC of the body made with the webhook secret."
-  value       = google_cloudfunctions2_function.webhook.service_config[0].uri
+  description = "URL for Prefect automation webhooks (POST); requests must carry the HMAC of the body made with the webhook secret (X-Pushpool-Signature)."
+  value       = "${google_cloud_run_v2_service.webhook.uri}/webhook"
 }
 
 output "webhook_secret" {
@@ -20,8 +25,13 @@ output "webhook_secret" {
 }
 
 output "service_account_email" {
-  description = "Service account the functions run as; grant it what the pools' job templates need beyond Cloud Run."
+  description = "Service account both services run as; grant it what the pools' job templates need beyond Cloud Run."
   value       = google_service_account.function.email
+}
+
+output "invoker_service_account_email" {
+  description = "Service account whose OIDC tokens Pub/Sub push and Cloud Tasks present to the events service (PUSHPOOL_TASKS_SERVICE_ACCOUNT)."
+  value       = google_service_account.invoker.email
 }
 
 output "topic" {
@@ -40,16 +50,21 @@ output "dead_letter_subscription" {
 }
 
 output "tasks_queue" {
-  description = "Cloud Tasks queue for delayed wake-ups (PUSHPOOL_TASKS_QUEUE)."
+  description = "Cloud Tasks queue of delayed wake-ups (PUSHPOOL_TASKS_QUEUE)."
   value       = google_cloud_tasks_queue.wakeups.id
 }
 
 output "log_bucket" {
-  description = "Log bucket holding the functions' logs for log_retention_days."
+  description = "Log bucket holding the services' logs for log_retention_days."
   value       = google_logging_project_bucket_config.functions.id
 }
 
 output "environment" {
-  description = "The environment the functions run with (no secret values: secrets are passed as version names)."
+  description = "The plain environment both services run with, besides PUSHPOOL_ROUTES (no secret values: secrets are mounted from Secret Manager)."
   value       = local.function_environment
+}
+
+output "secret_environment" {
+  description = "The variables mounted from Secret Manager into the webhook service (the events service gets all but PUSHPOOL_WEBHOOK_SECRET_VALUE): name => secret and version."
+  value       = local.webhook_secrets
 }

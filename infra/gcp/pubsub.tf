@@ -1,10 +1,12 @@
-# The fan-out topic carries the tick, fan-out shards and wake-ups (PUSHPOOL_TOPIC).
-# A push subscription delivers each message to the event function as a Pub/Sub
-# push envelope ({"message":..., "subscription":...}) on the path
-# /projects/P/topics/T, which functions-framework-go turns into a
-# google.cloud.pubsub.topic.v1.messagePublished CloudEvent. A non-2xx answer
-# is retried with backoff; after max_delivery_attempts the message moves to
-# the dead-letter topic.
+# The fan-out topic (PUSHPOOL_TOPIC) carries the tick, which Cloud Scheduler
+# publishes, and fan-out shards, which the events service publishes. A push
+# subscription delivers each message to the events service on / as a Pub/Sub
+# push envelope ({"message":{"data":...,"publishTime":...},...}) with an OIDC
+# token of the invoker account. A non-2xx answer is retried with backoff (a
+# tick only while it is younger than the wake horizon: the function
+# acknowledges older ones without work); after max_delivery_attempts the
+# message moves to the dead-letter topic. Wake-ups do not pass here: they are
+# Cloud Tasks tasks (tasks.tf).
 
 resource "google_pubsub_topic" "fanout" {
   project = var.project_id
@@ -30,15 +32,15 @@ resource "google_pubsub_subscription" "fanout" {
   topic   = google_pubsub_topic.fanout.id
   labels  = var.labels
 
-  # How long Pub/Sub waits for the function's answer before redelivering.
+  # How long Pub/Sub waits for the service's answer before redelivering.
   ack_deadline_seconds       = min(600, var.timeout_seconds + 30)
   message_retention_duration = "86400s"
 
   push_config {
-    push_endpoint = "${google_cloudfunctions2_function.events.service_config[0].uri}/${google_pubsub_topic.fanout.id}"
+    push_endpoint = "${local.events_url}/"
     oidc_token {
-      service_account_email = google_service_account.push.email
-      audience              = google_cloudfunctions2_function.events.service_config[0].uri
+      service_account_email = google_service_account.invoker.email
+      audience              = local.events_url
     }
   }
 
@@ -56,8 +58,11 @@ resource "google_pubsub_subscription" "fanout" {
     ttl = ""
   }
 
+  # Deliveries start once the service exists and accepts the invoker.
   depends_on = [
-    google_cloud_run_v2_service_iam_member.events_push,
+    google_cloud_run_v2_service.events,
+    google_cloud_run_v2_service_iam_member.events_invoker,
+    google_service_account_iam_member.pubsub_token_creator,
     google_pubsub_topic_iam_member.dead_letter_publisher,
   ]
 }

@@ -1,40 +1,19 @@
-# Delayed wake-ups (PUSHPOOL_TASKS_QUEUE): the function creates an HTTP task
-# scheduled for the time a run becomes due. Whatever URL the task names, the
-# queue sends it to the Pub/Sub publish method of the fan-out topic with an
-# OAuth token of the <name>-tasks service account, which may publish to that
-# topic only. The task body must therefore be a publish request:
-#   {"messages":[{"data":"<base64 payload>","attributes":{...}}]}
+# Delayed wake-ups (PUSHPOOL_TASKS_QUEUE): for each run due before the next
+# tick, the events service (or the webhook service, for a run announced
+# early) creates an HTTP task itself, scheduled for the run's due time: a
+# POST of the wake-up message to PUSHPOOL_SELF_URL (the events service) with
+# an OIDC token of PUSHPOOL_TASKS_SERVICE_ACCOUNT (the invoker account), named
+# after the run and its due time so a wake-up is never queued twice. So the
+# queue has no HTTP target override of its own: the tasks carry their URL and
+# token.
 
 resource "google_cloud_tasks_queue" "wakeups" {
   project  = var.project_id
   location = var.region
   name     = "${var.name}-wakeups"
 
-  http_target {
-    http_method = "POST"
-
-    uri_override {
-      scheme                    = "HTTPS"
-      host                      = "pubsub.googleapis.com"
-      uri_override_enforce_mode = "ALWAYS"
-      path_override {
-        path = "/v1/${google_pubsub_topic.fanout.id}:publish"
-      }
-    }
-
-    header_overrides {
-      header {
-        key   = "Content-Type"
-        value = "application/json"
-      }
-    }
-
-    oauth_token {
-      service_account_email = google_service_account.tasks.email
-      scope                 = "https://www.googleapis.com/auth/pubsub"
-    }
-  }
-
+  # A wake-up that fails (the run could not be claimed or submitted yet) is
+  # tried again; a later tick takes the run in any case.
   retry_config {
     max_attempts  = 10
     min_backoff   = "5s"

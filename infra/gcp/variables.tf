@@ -11,7 +11,7 @@ variable "project_id" {
 }
 
 variable "region" {
-  description = "Region of the functions, the Cloud Scheduler job and the Cloud Tasks queue."
+  description = "Region of the Cloud Run services, the Cloud Scheduler job and the Cloud Tasks queue."
   type        = string
 
   validation {
@@ -32,18 +32,18 @@ variable "jobs_project_id" {
 }
 
 variable "name" {
-  description = "Prefix of every resource the module creates: functions <name>-events and <name>-webhook, topic <name>-fanout, service accounts, queue, scheduler job."
+  description = "Prefix of every resource the module creates: Cloud Run services <name>-events and <name>-webhook, topic <name>-fanout, service accounts, queue, scheduler job."
   type        = string
   default     = "pushpool"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.name))
-    error_message = "name must start with a lowercase letter and hold 1 to 20 lowercase letters, digits or hyphens (service account IDs are at most 30 characters)."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,18}[a-z0-9]$", var.name))
+    error_message = "name must start with a lowercase letter, end with a letter or digit and hold 2 to 20 lowercase letters, digits or hyphens (service account IDs are at most 30 characters)."
   }
 }
 
 variable "enable_apis" {
-  description = "Enable the APIs the module uses (Cloud Functions, Cloud Run, Cloud Build, Artifact Registry, Pub/Sub, Cloud Scheduler, Cloud Tasks, Secret Manager, Logging). They are never disabled on destroy."
+  description = "Enable the APIs the module uses (Cloud Run, IAM, Pub/Sub, Cloud Scheduler, Cloud Tasks, Secret Manager, Logging). They are never disabled on destroy."
   type        = bool
   default     = true
 }
@@ -54,53 +54,53 @@ variable "labels" {
   default     = {}
 }
 
-# --- the functions ------------------------------------------------------------
+# --- the services -------------------------------------------------------------
 
-variable "source_zip_path" {
-  description = "Path to the Go source bundle built by `make functions` (dist/gcp-source.zip). It is uploaded to a bucket the module creates and built by Cloud Build."
+variable "image" {
+  description = "Container image of functions/gcp: a static binary of `CGO_ENABLED=0 go build ./functions/gcp` that serves HTTP on $PORT, e.g. built and pushed with `KO_DOCKER_REPO=REGION-docker.pkg.dev/PROJECT/REPO ko build --bare ./functions/gcp`. Both Cloud Run services run it; pin it by digest (…@sha256:…) so a new build rolls out a new revision."
   type        = string
 
   validation {
-    condition     = endswith(var.source_zip_path, ".zip")
-    error_message = "source_zip_path must name a .zip file, e.g. \"dist/gcp-source.zip\"."
-  }
-}
-
-variable "runtime" {
-  description = "Cloud Functions Go runtime; go126 matches the module's Go version. Use the newest go1xx the region offers (gcloud functions runtimes list)."
-  type        = string
-  default     = "go126"
-
-  validation {
-    condition     = can(regex("^go1[0-9]{2,}$", var.runtime))
-    error_message = "runtime must be a Go runtime such as go126."
+    condition     = can(regex("^[a-z0-9.-]+(:[0-9]+)?/[^\\s]+$", var.image)) && !endswith(var.image, ".zip")
+    error_message = "image must be a container image reference such as europe-west1-docker.pkg.dev/my-project/pushpool/gcp@sha256:..., not a source bundle."
   }
 }
 
 variable "timeout_seconds" {
-  description = "Timeout of each invocation, in seconds. The dispatcher stops claiming runs before this deadline so it can still record what it started."
+  description = "Request timeout of both services, in seconds (PUSHPOOL_REQUEST_TIMEOUT_SECONDS tells the function, which plans its dispatch deadline from it). The push subscription's acknowledgement deadline is this plus 30 s."
   type        = number
   default     = 300
 
   validation {
     condition     = var.timeout_seconds >= 30 && var.timeout_seconds <= 540
-    error_message = "timeout_seconds must be between 30 and 540 (event-driven functions, and Pub/Sub push acknowledgement deadlines, stop at 540-600 seconds)."
+    error_message = "timeout_seconds must be between 30 and 540 (a Pub/Sub push acknowledgement deadline is at most 600 seconds and must outlast a request)."
   }
 }
 
 variable "memory" {
-  description = "Memory of each function instance (Cloud Functions units: 256M, 512M, 1Gi, ...)."
+  description = "Memory of each instance (Cloud Run units: 512Mi, 1Gi, ...); each has one vCPU."
   type        = string
-  default     = "256M"
+  default     = "512Mi"
 
   validation {
     condition     = can(regex("^[0-9]+(M|Mi|G|Gi)$", var.memory))
-    error_message = "memory must be a size such as 256M, 512Mi or 1Gi."
+    error_message = "memory must be a size such as 512Mi or 1Gi."
+  }
+}
+
+variable "concurrency" {
+  description = "Requests one instance serves at once (ticks, shards, wake-ups and webhooks are I/O-bound, and the handler is safe for concurrent use)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.concurrency >= 1 && var.concurrency <= 1000 && floor(var.concurrency) == var.concurrency
+    error_message = "concurrency must be a whole number between 1 and 1000."
   }
 }
 
 variable "max_instances" {
-  description = "Most instances of the event function (tick, fan-out shards, wake-ups)."
+  description = "Most instances of the events service (tick, fan-out shards, wake-ups)."
   type        = number
   default     = 50
 
@@ -111,7 +111,7 @@ variable "max_instances" {
 }
 
 variable "webhook_max_instances" {
-  description = "Most instances of the webhook function."
+  description = "Most instances of the webhook service."
   type        = number
   default     = 10
 
@@ -121,14 +121,19 @@ variable "webhook_max_instances" {
   }
 }
 
-variable "build_service_account_email" {
-  description = "Service account Cloud Build builds the functions with. Null: the project's default build service account."
+variable "events_ingress" {
+  description = "Ingress of the events service. Only the invoker service account may call it either way; INGRESS_TRAFFIC_INTERNAL_ONLY also refuses requests from outside the project's network (Pub/Sub push and Cloud Tasks from the same project still arrive)."
   type        = string
-  default     = null
+  default     = "INGRESS_TRAFFIC_ALL"
+
+  validation {
+    condition     = contains(["INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY"], var.events_ingress)
+    error_message = "events_ingress must be INGRESS_TRAFFIC_ALL or INGRESS_TRAFFIC_INTERNAL_ONLY."
+  }
 }
 
 variable "vpc_network" {
-  description = "VPC network for direct VPC egress, when the Prefect API is only reachable inside a VPC. Null: no VPC egress."
+  description = "VPC network for direct VPC egress of both services, when the Prefect API is only reachable inside a VPC. Null: no VPC egress."
   type        = string
   default     = null
 }
@@ -145,7 +150,7 @@ variable "vpc_subnetwork" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of the functions' logs, in days. The module routes them to their own log bucket with this retention and excludes them from the _Default bucket."
+  description = "Retention of the services' logs, in days. The module routes them to their own log bucket with this retention and excludes them from the _Default bucket."
   type        = number
   default     = 30
 
@@ -195,17 +200,20 @@ variable "shard_size" {
 }
 
 variable "extra_environment" {
-  description = "More environment variables for both functions, e.g. PUSHPOOL_LOG_FORMAT = \"json\". They cannot override the variables this module sets, and must not hold secrets."
+  description = "More environment variables for both services, e.g. PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS = \"8\" or PUSHPOOL_CLOUDRUN_SWEEP_AFTER = \"30m\". They cannot override the variables this module sets, and must not hold secrets."
   type        = map(string)
   default     = {}
 
   validation {
     condition = length(setintersection(keys(var.extra_environment), [
       "PREFECT_API_URL", "PUSHPOOL_POOLS", "PUSHPOOL_WORKER_NAME", "PUSHPOOL_SHARD_SIZE",
-      "PUSHPOOL_PREFECT_API_KEY_SECRET", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_TOPIC",
-      "PUSHPOOL_TASKS_QUEUE", "PUSHPOOL_GCP_PROJECT", "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING",
+      "PUSHPOOL_WAKE_HORIZON_SECONDS", "PUSHPOOL_SUBMIT_RESERVE_SECONDS",
+      "PUSHPOOL_TOPIC", "PUSHPOOL_TASKS_QUEUE", "PUSHPOOL_SELF_URL", "PUSHPOOL_TASKS_SERVICE_ACCOUNT",
+      "PUSHPOOL_REQUEST_TIMEOUT_SECONDS", "PUSHPOOL_GCP_PROJECT", "PUSHPOOL_ROUTES", "PORT",
+      "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PUSHPOOL_WEBHOOK_SECRET_VALUE",
+      "PUSHPOOL_PREFECT_API_KEY_SECRET", "PUSHPOOL_PREFECT_AUTH_STRING_SECRET", "PUSHPOOL_WEBHOOK_SECRET",
     ])) == 0
-    error_message = "extra_environment may not set the variables the module manages nor PREFECT_API_KEY / PREFECT_API_AUTH_STRING (secrets belong in Secret Manager)."
+    error_message = "extra_environment may not set the variables the module manages (PREFECT_API_URL, PUSHPOOL_POOLS, PUSHPOOL_ROUTES, ...) nor secrets or secret references (PREFECT_API_KEY, PREFECT_API_AUTH_STRING, PUSHPOOL_*_SECRET*: use the prefect_api_* and webhook_secret* variables)."
   }
 }
 
@@ -223,7 +231,7 @@ variable "job_service_account_emails" {
 }
 
 variable "cloud_run_role" {
-  description = "Role granted on the jobs project so the dispatcher can create, run, watch, cancel and delete Cloud Run jobs and executions. roles/run.developer covers that (it also manages services); pass a custom role (projects/P/roles/R) holding only the run.jobs.* and run.executions.* permissions to narrow further."
+  description = "Role granted on the jobs project so the dispatcher can create, get, list, run and delete Cloud Run jobs and get, list and cancel their executions. roles/run.developer covers that (it also manages services); Cloud Run jobs take no IAM conditions and are created per flow run, so the project is the narrowest scope. Pass a custom role (projects/P/roles/R) holding only the run.jobs.* and run.executions.* permissions, or give the jobs their own project (jobs_project_id), to narrow further."
   type        = string
   default     = "roles/run.developer"
 
@@ -236,13 +244,39 @@ variable "cloud_run_role" {
 # --- triggers -----------------------------------------------------------------
 
 variable "tick_schedule" {
-  description = "Cloud Scheduler cron of the dispatch tick (unix-cron, minute resolution)."
+  description = "Cloud Scheduler cron of the dispatch tick (unix-cron, minute resolution). \"* * * * *\" and \"*/N * * * *\" set the wake horizon themselves; other expressions need wake_horizon_seconds."
   type        = string
   default     = "* * * * *"
 
   validation {
     condition     = length(split(" ", trimspace(var.tick_schedule))) == 5
     error_message = "tick_schedule must be a five-field unix-cron expression, e.g. \"* * * * *\"."
+  }
+}
+
+variable "wake_horizon_seconds" {
+  description = "How far ahead a tick looks for runs to wake on time with a Cloud Tasks task (PUSHPOOL_WAKE_HORIZON_SECONDS): the tick interval plus a margin. A failing tick is redelivered only while it is younger than this. Null: the interval of an every-N-minutes tick_schedule plus 30 s (90 for every minute)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.wake_horizon_seconds != null || can(regex("^\\*(/[0-9]+)? \\* \\* \\* \\*$", trimspace(var.tick_schedule)))
+    error_message = "Set wake_horizon_seconds (the tick interval plus a margin) when tick_schedule is not \"* * * * *\" or \"*/N * * * *\"."
+  }
+  validation {
+    condition     = var.wake_horizon_seconds == null || (coalesce(var.wake_horizon_seconds, 60) >= 30 && coalesce(var.wake_horizon_seconds, 60) <= 172800)
+    error_message = "wake_horizon_seconds must be between 30 and 172800."
+  }
+}
+
+variable "submit_reserve_seconds" {
+  description = "How long before the request deadline a dispatch pass stops claiming runs, so the last submission can finish and be recorded (PUSHPOOL_SUBMIT_RESERVE_SECONDS). Null: a tenth of timeout_seconds, between 20 and 60."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.submit_reserve_seconds == null || (coalesce(var.submit_reserve_seconds, 20) >= 5 && coalesce(var.submit_reserve_seconds, 20) * 2 <= var.timeout_seconds)
+    error_message = "submit_reserve_seconds must be at least 5 and at most half of timeout_seconds."
   }
 }
 
@@ -266,14 +300,14 @@ variable "max_delivery_attempts" {
 # --- secrets ------------------------------------------------------------------
 
 variable "prefect_api_key" {
-  description = "Prefect API key, stored in a new Secret Manager secret. Leave null with prefect_api_key_secret_version to use an existing secret, or with both null for a server without API keys."
+  description = "Prefect API key, stored in a new Secret Manager secret and mounted into both services as PREFECT_API_KEY. Leave null with prefect_api_key_secret_version to use an existing secret, or with both null for a server without API keys."
   type        = string
   default     = null
   sensitive   = true
 }
 
 variable "prefect_api_key_secret_version" {
-  description = "Existing Secret Manager secret version holding the Prefect API key: projects/P/secrets/S/versions/V (V may be latest). Conflicts with prefect_api_key."
+  description = "Existing Secret Manager secret version holding the Prefect API key, mounted as PREFECT_API_KEY: projects/P/secrets/S/versions/V (V may be latest, read when an instance starts). Conflicts with prefect_api_key."
   type        = string
   default     = null
 
@@ -287,8 +321,30 @@ variable "prefect_api_key_secret_version" {
   }
 }
 
+variable "prefect_api_auth_string" {
+  description = "Basic auth string (user:password) of a Prefect server behind PREFECT_SERVER_API_AUTH_STRING, stored in a new Secret Manager secret and mounted into both services as PREFECT_API_AUTH_STRING. Null: none."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "prefect_api_auth_string_secret_version" {
+  description = "Existing Secret Manager secret version holding the basic auth string, mounted as PREFECT_API_AUTH_STRING: projects/P/secrets/S/versions/V. Conflicts with prefect_api_auth_string."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.prefect_api_auth_string_secret_version == null || can(regex("^projects/[^/]+/secrets/[^/]+/versions/[^/]+$", coalesce(var.prefect_api_auth_string_secret_version, "x")))
+    error_message = "prefect_api_auth_string_secret_version must be a secret version resource name: projects/P/secrets/S/versions/V."
+  }
+  validation {
+    condition     = var.prefect_api_auth_string_secret_version == null || var.prefect_api_auth_string == null
+    error_message = "Set prefect_api_auth_string or prefect_api_auth_string_secret_version, not both."
+  }
+}
+
 variable "webhook_secret" {
-  description = "HMAC key the webhook function verifies request bodies with, stored in a new Secret Manager secret. Null (with webhook_secret_version null): a random 48-character key is generated; read it from the webhook_secret output."
+  description = "HMAC key the webhook service verifies request bodies with, stored in a new Secret Manager secret and mounted into the webhook service as PUSHPOOL_WEBHOOK_SECRET_VALUE. Null (with webhook_secret_version null): a random 48-character key is generated; read it from the webhook_secret output."
   type        = string
   default     = null
   sensitive   = true
@@ -300,7 +356,7 @@ variable "webhook_secret" {
 }
 
 variable "webhook_secret_version" {
-  description = "Existing Secret Manager secret version holding the webhook HMAC key: projects/P/secrets/S/versions/V. Conflicts with webhook_secret."
+  description = "Existing Secret Manager secret version holding the webhook HMAC key, mounted as PUSHPOOL_WEBHOOK_SECRET_VALUE: projects/P/secrets/S/versions/V. Conflicts with webhook_secret."
   type        = string
   default     = null
 

@@ -5,8 +5,8 @@ terraform {
   required_providers {
     google = {
       source = "hashicorp/google"
-      # Written against 7.45; needs queue-level http_target on Cloud Tasks
-      # queues (6.x and later).
+      # Written against 7.45: google_cloud_run_v2_service with urls,
+      # deletion_protection and direct VPC egress (network_interfaces).
       version = "~> 7.0"
     }
     random = {

@@ -50,6 +50,22 @@ run "minimal" {
     error_message = "no API key: empty secret ARN"
   }
   assert {
+    condition     = aws_lambda_function.this.environment[0].variables["PUSHPOOL_WAKE_HORIZON_SECONDS"] == "90"
+    error_message = "wake horizon: the one-minute tick interval plus 30 s"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["PUSHPOOL_SUBMIT_RESERVE_SECONDS"] == "30"
+    error_message = "submit reserve: a tenth of the 300 s timeout"
+  }
+  assert {
+    condition     = !contains(keys(aws_lambda_function.this.environment[0].variables), "PUSHPOOL_SCHEDULER_GROUP")
+    error_message = "the function creates no one-time schedules"
+  }
+  assert {
+    condition     = jsondecode(aws_scheduler_schedule.tick.target[0].input) == { pushpool = "tick" }
+    error_message = "the tick input is {\"pushpool\":\"tick\"}, as functions/lambda reads it"
+  }
+  assert {
     condition     = aws_lambda_function.this.timeout == 300 && aws_lambda_function.this.runtime == "provided.al2023"
     error_message = "timeout and runtime"
   }
@@ -83,17 +99,19 @@ run "everything_set" {
   command = plan
 
   variables {
-    prefect_api_key         = "pnu_test_key"
-    webhook_secret          = "0123456789abcdef0123456789abcdef"
-    ecs_task_role_arns      = ["arn:aws:iam::123456789012:role/flow-task"]
-    ecs_execution_role_arns = ["arn:aws:iam::123456789012:role/flow-exec"]
-    ecs_events_target       = "function"
-    ecs_event_last_statuses = []
-    vpc_subnet_ids          = ["subnet-1"]
-    vpc_security_group_ids  = ["sg-1"]
-    secrets_kms_key_arns    = ["arn:aws:kms:eu-west-1:123456789012:key/abc"]
-    queue_max_concurrency   = 5
-    extra_environment       = { PUSHPOOL_LOG_FORMAT = "json" }
+    prefect_api_key          = "pnu_test_key"
+    webhook_secret           = "0123456789abcdef0123456789abcdef"
+    ecs_task_role_arns       = ["arn:aws:iam::123456789012:role/flow-task"]
+    ecs_execution_role_arns  = ["arn:aws:iam::123456789012:role/flow-exec"]
+    ecs_events_target        = "function"
+    ecs_event_last_statuses  = []
+    vpc_subnet_ids           = ["subnet-1"]
+    vpc_security_group_ids   = ["sg-1"]
+    secrets_kms_key_arns     = ["arn:aws:kms:eu-west-1:123456789012:key/abc"]
+    queue_max_concurrency    = 5
+    timeout_seconds          = 900
+    tick_schedule_expression = "rate(5 minutes)"
+    extra_environment        = { PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS = "8" }
   }
 
   assert {
@@ -101,8 +119,12 @@ run "everything_set" {
     error_message = "API key secret created, webhook key not generated"
   }
   assert {
-    condition     = aws_lambda_function.this.environment[0].variables["PUSHPOOL_LOG_FORMAT"] == "json"
+    condition     = aws_lambda_function.this.environment[0].variables["PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS"] == "8"
     error_message = "extra environment"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["PUSHPOOL_WAKE_HORIZON_SECONDS"] == "330" && aws_lambda_function.this.environment[0].variables["PUSHPOOL_SUBMIT_RESERVE_SECONDS"] == "60"
+    error_message = "wake horizon from rate(5 minutes); submit reserve capped at 60 s"
   }
   assert {
     condition     = length(aws_lambda_permission.ecs_task_state) == 1 && length(aws_sqs_queue_policy.fanout) == 0
@@ -142,5 +164,21 @@ run "existing_secrets_no_events" {
   assert {
     condition     = length(aws_secretsmanager_secret.webhook) == 0 && length(aws_cloudwatch_event_rule.ecs_task_state) == 0
     error_message = "no secrets created, no event rule"
+  }
+}
+
+run "cron_tick" {
+  command = plan
+
+  variables {
+    tick_schedule_expression = "cron(0/2 * * * ? *)"
+    wake_horizon_seconds     = 150
+    submit_reserve_seconds   = 15
+    timeout_seconds          = 60
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables["PUSHPOOL_WAKE_HORIZON_SECONDS"] == "150" && aws_lambda_function.this.environment[0].variables["PUSHPOOL_SUBMIT_RESERVE_SECONDS"] == "15"
+    error_message = "explicit wake horizon and submit reserve"
   }
 }

@@ -39,8 +39,12 @@ run "minimal" {
     error_message = "PUSHPOOL_POOLS is the comma-joined pools"
   }
   assert {
-    condition     = azurerm_function_app_flex_consumption.this.app_settings["PREFECT_API_KEY"] == ""
-    error_message = "no API key: empty setting"
+    condition     = azurerm_function_app_flex_consumption.this.app_settings["PREFECT_API_KEY"] == "" && azurerm_function_app_flex_consumption.this.app_settings["PREFECT_API_AUTH_STRING"] == ""
+    error_message = "no API key nor auth string: empty settings"
+  }
+  assert {
+    condition     = azurerm_function_app_flex_consumption.this.app_settings["PUSHPOOL_WAKE_HORIZON_SECONDS"] == "90" && azurerm_function_app_flex_consumption.this.app_settings["PUSHPOOL_SUBMIT_RESERVE_SECONDS"] == "30"
+    error_message = "wake horizon of the one-minute timer; submit reserve a tenth of the timeout"
   }
   assert {
     condition     = azurerm_function_app_flex_consumption.this.app_settings["PUSHPOOL_ACI_LOCATION"] == "westeurope"
@@ -80,19 +84,24 @@ run "everything_set" {
   command = plan
 
   variables {
-    prefect_api_key    = "pnu_test_key"
-    webhook_secret     = "0123456789abcdef0123456789abcdef"
-    timeout_seconds    = 3599
-    aci_location       = "northeurope"
-    aci_subnet_ids     = ["/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/aci"]
-    aci_identity_ids   = ["/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/runner"]
-    log_retention_days = 90
-    extra_environment  = { PUSHPOOL_LOG_FORMAT = "json" }
+    prefect_api_key         = "pnu_test_key"
+    prefect_api_auth_string = "admin:secret"
+    webhook_secret          = "0123456789abcdef0123456789abcdef"
+    timeout_seconds         = 3599
+    aci_location            = "northeurope"
+    aci_subnet_ids          = ["/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/aci"]
+    aci_identity_ids        = ["/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/runner"]
+    log_retention_days      = 90
+    extra_environment       = { PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS = "8" }
   }
 
   assert {
-    condition     = length(azurerm_key_vault_secret.prefect_api_key) == 1 && length(random_password.webhook) == 0
-    error_message = "API key secret created; webhook key not generated"
+    condition     = length(azurerm_key_vault_secret.prefect_api_key) == 1 && length(azurerm_key_vault_secret.prefect_auth_string) == 1 && length(random_password.webhook) == 0
+    error_message = "API key and auth string secrets created; webhook key not generated"
+  }
+  assert {
+    condition     = length(azurerm_role_assignment.function_secrets) == 3
+    error_message = "the app may read the three secrets"
   }
   assert {
     condition     = azurerm_function_app_flex_consumption.this.app_settings["AzureFunctionsJobHost__functionTimeout"] == "00:59:59"
@@ -107,7 +116,7 @@ run "everything_set" {
     error_message = "subnet join and identity assign granted per resource"
   }
   assert {
-    condition     = azurerm_function_app_flex_consumption.this.app_settings["PUSHPOOL_LOG_FORMAT"] == "json"
+    condition     = azurerm_function_app_flex_consumption.this.app_settings["PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS"] == "8"
     error_message = "extra environment"
   }
 }

@@ -20,7 +20,7 @@ module "pushpool" {
 
   log_retention_days = 14
   extra_environment = {
-    PUSHPOOL_LOG_FORMAT = "json"
+    PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS = "8"
   }
 
   tags = {

@@ -29,7 +29,7 @@ module "pushpool" {
 
   log_retention_days = 30
   extra_environment = {
-    PUSHPOOL_LOG_FORMAT = "json"
+    PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS = "8"
   }
 
   tags = {

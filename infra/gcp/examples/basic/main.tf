@@ -1,15 +1,19 @@
-# A complete root module: `make functions` at the repository root, then
+# A complete root module. Build and push the image first, at the repository
+# root (ko builds with CGO_ENABLED=0 on a distroless base with CA certificates):
+#   KO_DOCKER_REPO=europe-west1-docker.pkg.dev/my-project/pushpool \
+#     ko build --bare ./functions/gcp     # prints the image@sha256:... reference
+# then
 #   terraform init
-#   terraform apply -var project_id=my-project \
+#   terraform apply -var project_id=my-project -var image=<that reference> \
 #     -var prefect_api_url=https://prefect.example.com/api
 
 module "pushpool" {
   source = "../.."
 
-  project_id      = var.project_id
-  region          = var.region
-  name            = "pushpool"
-  source_zip_path = "${path.module}/../../../../dist/gcp-source.zip"
+  project_id = var.project_id
+  region     = var.region
+  name       = "pushpool"
+  image      = var.image
 
   prefect_api_url = var.prefect_api_url
   prefect_api_key = var.prefect_api_key
@@ -19,7 +23,7 @@ module "pushpool" {
 
   log_retention_days = 14
   extra_environment = {
-    PUSHPOOL_LOG_FORMAT = "json"
+    PUSHPOOL_CLOUDRUN_SWEEP_AFTER = "30m"
   }
 
   labels = {

@@ -10,7 +10,7 @@ output "webhook_secret" {
 }
 
 output "service_account_email" {
-  description = "The functions' service account."
+  description = "The services' account."
   value       = module.pushpool.service_account_email
 }
 

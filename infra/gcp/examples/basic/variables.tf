@@ -3,8 +3,13 @@ variable "project_id" {
   type        = string
 }
 
+variable "image" {
+  description = "Container image of functions/gcp, by digest (ko build --bare ./functions/gcp)."
+  type        = string
+}
+
 variable "region" {
-  description = "Region of the functions, scheduler and queue."
+  description = "Region of the services, scheduler and queue."
   type        = string
   default     = "europe-west1"
 }
