@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/pushpool/pushpool/dispatch"
 	"github.com/pushpool/pushpool/dispatch/backend/process"
 	"github.com/pushpool/pushpool/dispatch/prefect"
@@ -46,7 +48,9 @@ type env struct {
 func newEnv(t testing.TB, poolLimit *int) *env {
 	t.Helper()
 	ctx := t.Context()
-	api, err := prefect.New(prefect.Config{URL: srv.URL})
+	// Generous retries: on a loaded 2-core machine the test server's SQLite
+	// database answers 503 for a while when 210 runs are created at once.
+	api, err := prefect.New(prefect.Config{URL: srv.URL, MaxRetries: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +104,8 @@ func (e *env) deployment(name string, mutate func(*prefect.DeploymentCreate)) pr
 
 func (e *env) run(dep prefect.Deployment) prefect.FlowRun {
 	e.t.Helper()
-	r, err := e.api.CreateFlowRunFromDeployment(e.t.Context(), dep.ID, prefect.DeploymentFlowRunCreate{})
+	// The idempotency key makes the client's retries of a create safe.
+	r, err := e.api.CreateFlowRunFromDeployment(e.t.Context(), dep.ID, prefect.DeploymentFlowRunCreate{IdempotencyKey: uuid.NewString()})
 	if err != nil {
 		e.t.Fatalf("create flow run: %v", err)
 	}

@@ -59,7 +59,7 @@ func TestConformance(t *testing.T) {
 			procs, _ := filepath.Glob("/proc/[0-9]*/environ")
 			for _, p := range procs {
 				data, err := os.ReadFile(p)
-				if err == nil && strings.Contains("\x00"+string(data), "\x00PREFECT__FLOW_RUN_ID="+flowRunID+"\x00") {
+				if err == nil && strings.Contains("\x00"+string(data), "\x00PREFECT__FLOW_RUN_ID="+flowRunID+"\x00") && groupLeader(filepath.Dir(p)) {
 					n++
 				}
 			}
@@ -90,4 +90,18 @@ func TestConformance(t *testing.T) {
 		},
 		MissingID: func(t *testing.T) string { return b.id(1<<22 + 1) },
 	})
+}
+
+// groupLeader reports whether the process of a /proc/<pid> directory leads
+// its process group. Each job is started as a group leader; its children (the
+// shell's sleep) inherit its environment and must not count as another job.
+func groupLeader(procDir string) bool {
+	stat, err := os.ReadFile(filepath.Join(procDir, "stat"))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ppid pgrp ...; comm may hold spaces, so split after ")".
+	i := strings.LastIndexByte(string(stat), ')')
+	fields := strings.Fields(string(stat[i+1:]))
+	return len(fields) >= 3 && fields[2] == filepath.Base(procDir)
 }
