@@ -18,10 +18,12 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/pushpool/pushpool/functions/internal/fnapp"
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: fnapp.LogLevel(os.LookupEnv)}))
 	if err := run(logger); err != nil {
 		// The host logs the handler's standard error; "error" in the line
 		// makes it an error there.

@@ -13,10 +13,12 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/pushpool/pushpool/functions/internal/fnapp"
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: fnapp.LogLevel(os.LookupEnv)}))
 	fn, err := newFunction(context.Background(), os.LookupEnv, logger)
 	if err != nil {
 		// Fail the init phase with the reason; Lambda shows it in the
