@@ -196,6 +196,9 @@ func ServerEnv(dir string, extra map[string]string) []string {
 		"PREFECT_UI_ENABLED=false",
 		"PREFECT_SERVER_UI_ENABLED=false",
 		"PREFECT_LOGGING_LEVEL=WARNING",
+		// SQLite's busy wait: with the default 10s, a busy 2-core machine
+		// turns write contention into 503s that outlast the clients' retries.
+		"PREFECT_SERVER_DATABASE_TIMEOUT=60",
 	)
 	for k, v := range extra {
 		env = append(env, k+"="+v)
