@@ -22,7 +22,9 @@ const (
 	// EnvTasksQueue is the Cloud Tasks queue of delayed wake-ups
 	// (projects/P/locations/L/queues/Q).
 	EnvTasksQueue = "PUSHPOOL_TASKS_QUEUE"
-	// EnvSelfURL is this function's own URL, which wake-up tasks POST to.
+	// EnvSelfURL is the URL of the service serving the events routes (the
+	// private events service when PUSHPOOL_ROUTES splits them), which wake-up
+	// tasks POST to; on the webhook service it must still name the events one.
 	EnvSelfURL = "PUSHPOOL_SELF_URL"
 	// EnvTasksServiceAccount is the service account whose OIDC token
 	// wake-up tasks carry, for a service that requires authentication.
@@ -180,7 +182,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s is %q; it must be a full queue name, projects/PROJECT/locations/LOCATION/queues/QUEUE", EnvTasksQueue, c.TasksQueue))
 	}
 	if c.TasksQueue != "" && c.SelfURL == "" {
-		errs = append(errs, fmt.Errorf("%s is set but %s is not: set it to this function's URL (the Cloud Run service URL) so wake-up tasks can reach it", EnvTasksQueue, EnvSelfURL))
+		errs = append(errs, fmt.Errorf("%s is set but %s is not: set it to the URL of the service serving the events routes (the events service when PUSHPOOL_ROUTES splits them) so wake-up tasks can reach it", EnvTasksQueue, EnvSelfURL))
 	}
 	if c.SelfURL != "" {
 		if u, err := url.Parse(c.SelfURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
