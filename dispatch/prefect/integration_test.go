@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/pushpool/pushpool/dispatch/prefect"
 	"github.com/pushpool/pushpool/internal/localstack"
 )
@@ -28,7 +30,10 @@ func TestMain(m *testing.M) {
 
 func newClient(t *testing.T) *prefect.Client {
 	t.Helper()
-	c, err := prefect.New(prefect.Config{URL: srv.URL})
+	// Generous retries: the test server's SQLite database answers 503
+	// (SQLITE_BUSY_SNAPSHOT, at once, no busy wait) in bursts when a test
+	// creates hundreds of runs while Prefect's services write too.
+	c, err := prefect.New(prefect.Config{URL: srv.URL, MaxRetries: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +238,7 @@ func TestClient_FilterFlowRuns_pagesPast200(t *testing.T) {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if _, err := c.CreateFlowRunFromDeployment(ctx, f.deployment.ID, prefect.DeploymentFlowRunCreate{}); err != nil {
+			if _, err := c.CreateFlowRunFromDeployment(ctx, f.deployment.ID, prefect.DeploymentFlowRunCreate{IdempotencyKey: uuid.NewString()}); err != nil {
 				errs <- err
 			}
 		})
