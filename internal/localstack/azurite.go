@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -255,7 +254,9 @@ func startAzuriteOnce(ctx context.Context, bin string) (*Azurite, error) {
 	}
 	a.cmd = cmd
 	go func() { cmd.Wait(); close(a.done) }()
-	if err := a.waitHealthy(ctx, 60*time.Second); err != nil {
+	if err := waitServing(ctx, "azurite", a.QueueURL+"?comp=list",
+		// Any HTTP answer (an unsigned request gets 403) means it is serving.
+		func(status int) bool { return status < 500 }, cmd, a.done, 60*time.Second); err != nil {
 		logTail := a.LogTail(20)
 		a.Stop()
 		return nil, fmt.Errorf("%w\n--- last lines of the Azurite log ---\n%s", err, logTail)
@@ -263,39 +264,9 @@ func startAzuriteOnce(ctx context.Context, bin string) (*Azurite, error) {
 	return a, nil
 }
 
-// waitHealthy waits for the queue service to answer a List Queues request;
-// any HTTP answer (an unsigned one gets 403) means it is serving.
-func (a *Azurite) waitHealthy(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.QueueURL+"?comp=list", nil)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode < 500 {
-				return nil
-			}
-		}
-		select {
-		case <-a.done:
-			return fmt.Errorf("azurite exited before it answered (%v)", a.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("azurite did not answer %s within %s: %w", a.QueueURL, timeout, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
-
 // LogTail returns the last n lines of the emulator's output.
 func (a *Azurite) LogTail(n int) string {
-	data, err := os.ReadFile(a.logPath)
-	if err != nil {
-		return fmt.Sprintf("(no Azurite log: %v)", err)
-	}
-	return tail(string(data), n)
+	return logTail(a.logPath, "Azurite", n)
 }
 
 // Stop terminates the emulator's process group and removes its workspace.
@@ -317,12 +288,4 @@ func (a *Azurite) Stop() error {
 		}
 	})
 	return a.stopErr
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

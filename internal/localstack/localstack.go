@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,7 +168,7 @@ func startPrefectOnce(ctx context.Context, venv string, opts PrefectOptions) (*P
 	p.cmd = cmd
 	go func() { cmd.Wait(); close(p.done) }()
 
-	if err := p.waitHealthy(ctx, opts.StartTimeout); err != nil {
+	if err := waitServing(ctx, "prefect server", p.URL+"/health", statusOK, cmd, p.done, opts.StartTimeout); err != nil {
 		tail := p.LogTail(20)
 		p.Stop()
 		return nil, fmt.Errorf("%w\n--- last lines of the Prefect server log ---\n%s", err, tail)
@@ -206,41 +205,9 @@ func ServerEnv(dir string, extra map[string]string) []string {
 	return env
 }
 
-func (p *Prefect) waitHealthy(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/health", nil)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("prefect server exited before it became healthy (%v)", p.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("prefect server did not answer %s/health within %s: %w", p.URL, timeout, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
-
 // LogTail returns the last n lines of the server's output.
 func (p *Prefect) LogTail(n int) string {
-	data, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return fmt.Sprintf("(no server log: %v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return logTail(p.logPath, "server", n)
 }
 
 // Stop terminates the server and every process it started, then removes its

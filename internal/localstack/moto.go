@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -133,35 +132,12 @@ func startMotoOnce(ctx context.Context, venv, script string) (*Moto, error) {
 	}
 	m.cmd = cmd
 	go func() { cmd.Wait(); close(m.done) }()
-	if err := m.waitHealthy(ctx, 60*time.Second); err != nil {
+	if err := waitServing(ctx, "the moto server", m.URL+"/_pushpool/health", statusOK, cmd, m.done, 60*time.Second); err != nil {
 		tail := m.LogTail(20)
 		m.Stop()
 		return nil, fmt.Errorf("%w\n--- last lines of the moto server log ---\n%s", err, tail)
 	}
 	return m, nil
-}
-
-func (m *Moto) waitHealthy(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+"/_pushpool/health", nil)
-		if resp, err := m.client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-m.done:
-			return fmt.Errorf("the moto server exited before it answered (%v)", m.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("the moto server did not answer %s/_pushpool/health within %s: %w", m.URL, timeout, ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 // SetTaskStopped makes the task STOPPED as AWS reports a finished task.
@@ -231,15 +207,7 @@ func (m *Moto) control(ctx context.Context, method, route string, in, out any) e
 
 // LogTail returns the last n lines of the server's output.
 func (m *Moto) LogTail(n int) string {
-	data, err := os.ReadFile(m.logPath)
-	if err != nil {
-		return fmt.Sprintf("(no moto server log: %v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return logTail(m.logPath, "moto server", n)
 }
 
 // Stop terminates the server's process group and removes its directory. It

@@ -1,0 +1,57 @@
+package localstack
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// waitServing polls url every 100ms until ok accepts the answer's status,
+// the process cmd exits (done closes) or timeout passes. what names the
+// server in errors.
+func waitServing(ctx context.Context, what, url string, ok func(status int) bool, cmd *exec.Cmd, done <-chan struct{}, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if ok(resp.StatusCode) {
+				return nil
+			}
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("%s exited before it answered (%v)", what, cmd.ProcessState)
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer %s within %s: %w", what, url, timeout, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func statusOK(status int) bool { return status == http.StatusOK }
+
+// logTail returns the last n lines of the log file at path.
+func logTail(path, what string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(no %s log: %v)", what, err)
+	}
+	return tail(string(data), n)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
