@@ -17,6 +17,11 @@ type Wake struct {
 	// Trigger, when set, is the event that caused the dispatch; it is passed
 	// to the job and the run's labels (see Trigger).
 	Trigger *Trigger
+	// Run is the flow run as the pool's get_scheduled_flow_runs just
+	// returned it (a tick's poll), so it is a Scheduled run of the pool, as
+	// in RunOnce; nil means DispatchRuns reads and checks it. A stale copy
+	// is harmless: the claim only succeeds from the Scheduled state it shows.
+	Run *prefect.FlowRun
 }
 
 // Trigger attributes a dispatch to the Prefect event behind it, so a flow
@@ -108,6 +113,9 @@ func (d *Dispatcher) DispatchRuns(ctx context.Context, pool string, wakes []Wake
 func (p *pass) wake(ctx context.Context, w Wake) RunResult {
 	d := p.d
 	res := RunResult{FlowRunID: w.FlowRunID}
+	if w.Run != nil {
+		return p.wakeScheduled(ctx, *w.Run, w.Trigger)
+	}
 	run, err := d.api.ReadFlowRun(ctx, w.FlowRunID)
 	switch {
 	case prefect.IsNotFound(err):
@@ -130,13 +138,18 @@ func (p *pass) wake(ctx context.Context, w Wake) RunResult {
 		res.Outcome, res.Err = NotScheduled, fmt.Errorf("flow run %s is in work queue %q, which this dispatcher does not serve (%s)", run.ID, deref(run.WorkQueueName), strings.Join(q, ", "))
 		return res
 	}
+	return p.wakeScheduled(ctx, run, w.Trigger)
+}
+
+// wakeScheduled handles a Scheduled run of the pool when it is due.
+func (p *pass) wakeScheduled(ctx context.Context, run prefect.FlowRun, t *Trigger) RunResult {
+	d := p.d
 	if due := run.DueTime(); due.After(d.cfg.Now().Add(d.cfg.Lookahead)) {
-		res.Outcome = NotDue
-		return res
+		return RunResult{FlowRunID: run.ID, FlowRunName: run.Name, DueAt: due, Outcome: NotDue}
 	}
-	if w.Trigger != nil {
-		p.setTrigger(run.ID, w.Trigger)
-		d.log.DebugContext(ctx, "dispatching a woken flow run", slog.String("flow_run_id", run.ID), slog.String("trigger_event_id", w.Trigger.EventID))
+	if t != nil {
+		p.setTrigger(run.ID, t)
+		d.log.DebugContext(ctx, "dispatching a woken flow run", slog.String("flow_run_id", run.ID), slog.String("trigger_event_id", t.EventID))
 	}
 	return p.handle(ctx, run)
 }

@@ -193,23 +193,22 @@ func (h *Handler) fanOut(ctx context.Context, e Engine, pool string, out *PoolTi
 	if err != nil {
 		return fmt.Errorf("get scheduled flow runs of pool %q: %w", pool, err)
 	}
-	var due []string
-	var later []prefect.FlowRun
+	var due, later []prefect.FlowRun
 	for _, sr := range scheduled {
 		if sr.FlowRun.DueTime().After(claimBy) {
 			later = append(later, sr.FlowRun)
 		} else {
-			due = append(due, sr.FlowRun.ID)
+			due = append(due, sr.FlowRun)
 		}
 	}
 	keep := due
 	if len(due) > h.cfg.ShardSize {
-		keep = due[:h.cfg.ShardSize]
+		keep = due[:h.cfg.ShardSize:h.cfg.ShardSize] // appends below must not write into due
 		for rest := due[h.cfg.ShardSize:]; len(rest) > 0; {
 			n := min(h.cfg.ShardSize, len(rest))
 			shard := rest[:n]
 			rest = rest[n:]
-			if err := h.cfg.Queue.Send(ctx, Message{Pool: pool, FlowRunIDs: shard}, time.Time{}); err != nil {
+			if err := h.cfg.Queue.Send(ctx, Message{Pool: pool, FlowRunIDs: ids(shard)}, time.Time{}); err != nil {
 				// The runs are still Scheduled: keep them here rather than
 				// wait for the next tick.
 				log.WarnContext(ctx, "could not fan out a shard; dispatching it here", slog.Int("runs", len(shard)), slog.String("error", err.Error()))
@@ -237,9 +236,10 @@ func (h *Handler) fanOut(ctx context.Context, e Engine, pool string, out *PoolTi
 		out.Dispatch = res
 		return err
 	}
+	// The runs kept here are dispatched as polled, not read again.
 	wakes := make([]dispatch.Wake, len(keep))
-	for i, id := range keep {
-		wakes[i] = dispatch.Wake{FlowRunID: id}
+	for i := range keep {
+		wakes[i] = dispatch.Wake{FlowRunID: keep[i].ID, Run: &keep[i]}
 	}
 	res, err := e.Dispatcher.DispatchRuns(ctx, pool, wakes)
 	out.Dispatch = res
@@ -385,4 +385,12 @@ func (h *Handler) Observe(ctx context.Context, ev dispatch.InfraEvent) (dispatch
 		return dispatch.RunCheck{}, false, err
 	}
 	return e.Reconciler.Observe(ctx, ev)
+}
+
+func ids(runs []prefect.FlowRun) []string {
+	out := make([]string, len(runs))
+	for i, r := range runs {
+		out[i] = r.ID
+	}
+	return out
 }
