@@ -273,19 +273,7 @@ func (a *Azurite) LogTail(n int) string {
 // It is safe to call more than once.
 func (a *Azurite) Stop() error {
 	a.stop.Do(func() {
-		pgid := a.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-a.done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-a.done
-			a.stopErr = errors.New("azurite ignored SIGTERM for 10s and was killed")
-		}
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		if err := os.RemoveAll(a.dir); err != nil && a.stopErr == nil {
-			a.stopErr = fmt.Errorf("remove the Azurite directory: %w", err)
-		}
+		a.stopErr = stopGroup(a.cmd, a.done, a.dir, "Azurite", 10*time.Second)
 	})
 	return a.stopErr
 }

@@ -214,20 +214,7 @@ func (p *Prefect) LogTail(n int) string {
 // database. It is safe to call more than once.
 func (p *Prefect) Stop() error {
 	p.stop.Do(func() {
-		pgid := p.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-p.done
-			p.stopErr = errors.New("prefect server ignored SIGTERM for 15s and was killed")
-		}
-		// Children that outlived the leader (uvicorn workers) go too.
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		if err := os.RemoveAll(p.dir); err != nil && p.stopErr == nil {
-			p.stopErr = fmt.Errorf("remove the Prefect server directory: %w", err)
-		}
+		p.stopErr = stopGroup(p.cmd, p.done, p.dir, "prefect server", 15*time.Second)
 	})
 	return p.stopErr
 }

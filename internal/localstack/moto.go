@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -214,19 +213,7 @@ func (m *Moto) LogTail(n int) string {
 // is safe to call more than once.
 func (m *Moto) Stop() error {
 	m.stop.Do(func() {
-		pgid := m.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-m.done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-m.done
-			m.stopErr = errors.New("the moto server ignored SIGTERM for 10s and was killed")
-		}
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		if err := os.RemoveAll(m.dir); err != nil && m.stopErr == nil {
-			m.stopErr = fmt.Errorf("remove the moto server directory: %w", err)
-		}
+		m.stopErr = stopGroup(m.cmd, m.done, m.dir, "the moto server", 10*time.Second)
 	})
 	return m.stopErr
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -54,4 +55,25 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// stopGroup ends the process group led by cmd: SIGTERM, then SIGKILL after
+// grace, then SIGKILL again for children that outlived the leader; then it
+// removes dir. what names the server in errors.
+func stopGroup(cmd *exec.Cmd, done <-chan struct{}, dir, what string, grace time.Duration) error {
+	var err error
+	pgid := cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-done
+		err = fmt.Errorf("%s ignored SIGTERM for %v and was killed", what, grace)
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
+		err = fmt.Errorf("remove the %s directory: %w", what, rerr)
+	}
+	return err
 }
