@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -393,4 +394,23 @@ func ids(runs []prefect.FlowRun) []string {
 		out[i] = r.ID
 	}
 	return out
+}
+
+// WebhookReply is the HTTP answer every platform gives a Webhook call, and
+// logs it: 401 when the signature failed, 502 when Prefect failed (the
+// sender may retry), 400 for a body that announces no run, else 200 with
+// the result.
+func WebhookReply(ctx context.Context, log *slog.Logger, res WebhookResult, err error) (status int, body any) {
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		log.WarnContext(ctx, "webhook refused", slog.String("reason", err.Error()))
+		return http.StatusUnauthorized, map[string]string{"error": err.Error()}
+	case err != nil && res.Outcome == "error":
+		log.ErrorContext(ctx, "webhook failed", slog.String("flow_run_id", res.FlowRunID), slog.String("error", err.Error()))
+		return http.StatusBadGateway, map[string]string{"error": err.Error()}
+	case err != nil:
+		return http.StatusBadRequest, map[string]string{"error": err.Error()}
+	}
+	log.InfoContext(ctx, "webhook", slog.String("flow_run_id", res.FlowRunID), slog.String("outcome", res.Outcome), slog.String("wake_at", res.WakeAt))
+	return http.StatusOK, res
 }

@@ -381,16 +381,5 @@ func (f *function) webhook(ctx context.Context, log *slog.Logger, req invocation
 		return reply(http.StatusBadRequest, map[string]string{"error": err.Error()})
 	}
 	res, err := f.h.Webhook(ctx, hr.header(invoke.SignatureHeader), body)
-	switch {
-	case errors.Is(err, invoke.ErrUnauthorized):
-		log.WarnContext(ctx, "webhook refused", slog.String("reason", err.Error()))
-		return reply(http.StatusUnauthorized, map[string]string{"error": err.Error()})
-	case err != nil && res.Outcome == "error":
-		log.ErrorContext(ctx, "webhook failed", slog.String("flow_run_id", res.FlowRunID), slog.String("error", err.Error()))
-		return reply(http.StatusBadGateway, map[string]string{"error": err.Error()})
-	case err != nil:
-		return reply(http.StatusBadRequest, map[string]string{"error": err.Error()})
-	}
-	log.InfoContext(ctx, "webhook", slog.String("flow_run_id", res.FlowRunID), slog.String("outcome", res.Outcome), slog.String("wake_at", res.WakeAt))
-	return reply(http.StatusOK, res)
+	return reply(invoke.WebhookReply(ctx, log, res, err))
 }

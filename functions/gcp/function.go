@@ -319,21 +319,8 @@ func (f *function) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := f.h.Webhook(ctx, r.Header.Get(invoke.SignatureHeader), body)
-	switch {
-	case errors.Is(err, invoke.ErrUnauthorized):
-		f.log.WarnContext(ctx, "webhook refused", slog.String("reason", err.Error()))
-		reply(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
-		return
-	case err != nil && res.Outcome == "error":
-		f.log.ErrorContext(ctx, "webhook failed", slog.String("flow_run_id", res.FlowRunID), slog.String("error", err.Error()))
-		reply(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
-		return
-	case err != nil:
-		reply(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
-	}
-	f.log.InfoContext(ctx, "webhook", slog.String("flow_run_id", res.FlowRunID), slog.String("outcome", res.Outcome), slog.String("wake_at", res.WakeAt))
-	reply(w, http.StatusOK, res)
+	status, out := invoke.WebhookReply(ctx, f.log, res, err)
+	reply(w, status, out)
 }
 
 func reply(w http.ResponseWriter, status int, body any) {

@@ -205,18 +205,7 @@ func (f *function) http(ctx context.Context, raw json.RawMessage) events.LambdaF
 		}
 	}
 	res, err := f.h.Webhook(ctx, sig, body)
-	switch {
-	case errors.Is(err, invoke.ErrUnauthorized):
-		f.log.WarnContext(ctx, "webhook refused", slog.String("reason", err.Error()))
-		return reply(http.StatusUnauthorized, map[string]string{"error": err.Error()})
-	case err != nil && res.Outcome == "error":
-		f.log.ErrorContext(ctx, "webhook failed", slog.String("flow_run_id", res.FlowRunID), slog.String("error", err.Error()))
-		return reply(http.StatusBadGateway, map[string]string{"error": err.Error()})
-	case err != nil:
-		return reply(http.StatusBadRequest, map[string]string{"error": err.Error()})
-	}
-	f.log.InfoContext(ctx, "webhook", slog.String("flow_run_id", res.FlowRunID), slog.String("outcome", res.Outcome), slog.String("wake_at", res.WakeAt))
-	return reply(http.StatusOK, res)
+	return reply(invoke.WebhookReply(ctx, f.log, res, err))
 }
 
 func reply(status int, body any) events.LambdaFunctionURLResponse {
