@@ -626,7 +626,9 @@ func TestDispatcher_RunOnce_invocationDeadline(t *testing.T) {
 		}
 	}
 	t.Logf("%d recorded, %d put back after the deadline cut their submission, %d not claimed; pass %+v", recorded, requeued, untouched, res.Runs)
-	if recorded == 0 || requeued != 1 || untouched == 0 {
-		t.Errorf("recorded %d, requeued %d, untouched %d; want some recorded, exactly the hanging one requeued, and claiming stopped before all %d", recorded, requeued, untouched, runs)
+	// The hanging submission is always cut; on a loaded machine a slow one
+	// started just before the cut-off may be cut too, and is put back alike.
+	if recorded == 0 || requeued < 1 || untouched == 0 {
+		t.Errorf("recorded %d, requeued %d, untouched %d; want some recorded, the hanging one (at least) requeued, and claiming stopped before all %d", recorded, requeued, untouched, runs)
 	}
 }
