@@ -8,6 +8,8 @@ package dispatch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"time"
 )
@@ -15,25 +17,115 @@ import (
 // Backend starts and observes the infrastructure of flow runs on one kind of
 // compute. Implementations live in dispatch/backend/<target>; the entry point
 // chooses one by the pool's type.
+//
+// The contract is per attempt (see Attempt): a flow run is started once per
+// claim, and a run that is run again (Retry, resume, reschedule) is a new
+// attempt that gets new infrastructure.
+//
+//   - Start is find-or-start for job.Attempt. Infrastructure that an earlier
+//     attempt of the same flow run started never counts as this attempt's.
+//     Calls for the same attempt, one after another or at the same time, in
+//     one process or in several, start at most one piece of infrastructure and
+//     all return its id (ECS: the attempt's clientToken; Cloud Run: the
+//     attempt's job name, created with its execution; ACI: the attempt's group
+//     name; process: an exclusive, crash-safe marker).
+//   - Find reports the infrastructure started for job.Attempt without
+//     starting anything: found is false when the attempt started none (yet).
+//     The engine calls it before it gives an attempt up (requeue, recovery of
+//     an abandoned claim), so that infrastructure that did start is recorded
+//     instead of started twice.
+//   - Status and Stop take the recorded infrastructure_pid only.
+//   - Errors that a retry may cure wrap ErrRetryable; ErrForeign marks
+//     infrastructure this backend cannot observe from where it runs.
 type Backend interface {
-	// Submit starts the job and returns its infrastructure id, in the format
+	// Start starts job.Attempt's infrastructure, or finds what an earlier
+	// call for the same attempt started, and returns its id in the format
 	// Prefect's worker of the same type records as infrastructure_pid.
-	// Submit is idempotent per job.FlowRunID: a second call for a run whose
-	// infrastructure was already started returns that infrastructure's id and
-	// starts nothing. Errors that a retry may cure wrap ErrRetryable.
-	Submit(ctx context.Context, job Job) (string, error)
-	// Status reports what the infrastructure is doing. Infrastructure that no
-	// longer exists is reported as StateNotFound, not as an error.
+	Start(ctx context.Context, job Job) (string, error)
+	// Find returns the id of the infrastructure started for job.Attempt;
+	// found is false when there is none. job is rendered as for Start,
+	// since the configuration says where to look (cluster, project, region,
+	// resource group).
+	Find(ctx context.Context, job Job) (id string, found bool, err error)
+	// Status reports what the infrastructure is doing, and which attempt it
+	// was started for when the platform still says (Status.Attempt).
+	// Infrastructure that no longer exists is StateNotFound, not an error.
 	Status(ctx context.Context, infrastructureID string) (Status, error)
 	// Stop stops the infrastructure. Infrastructure that does not exist (any
 	// more) counts as stopped: Stop returns nil.
 	Stop(ctx context.Context, infrastructureID string) error
 }
 
-// Job is what a backend is asked to start for one flow run.
-type Job struct {
-	// FlowRunID identifies the run; backends derive idempotency keys from it.
+// Attempt is one claim of a flow run: the flow run and the PENDING state
+// through which a dispatcher won it. Prefect's orchestration gives each claim
+// a new state, so every start of a run — the first, a Retry from the UI, a
+// resume after suspend_flow_run, a reschedule — is a distinct attempt, and
+// every dispatcher that reads the run's state history agrees on it.
+type Attempt struct {
+	// FlowRunID is the flow run.
 	FlowRunID string
+	// ClaimID is the id of the accepted PENDING state (named "Pending") that
+	// claimed the run: the first such state after the run's last SCHEDULED
+	// state.
+	ClaimID string
+}
+
+// KeyLen is the length of Attempt.Key.
+const KeyLen = 8
+
+// Key is a short name for the attempt, unique among the attempts of its
+// flow run: KeyLen lower-case hex digits of a hash of the flow run and claim
+// ids. Backends put it in names and tags ([a-z0-9] fits every platform's
+// naming rules).
+func (a Attempt) Key() string {
+	sum := sha256.Sum256([]byte(a.FlowRunID + "/" + a.ClaimID))
+	return hex.EncodeToString(sum[:])[:KeyLen]
+}
+
+// Token is the attempt's idempotency token, "<flow run id>-<key>" (at most
+// 45 characters for Prefect's UUIDs): ECS's clientToken and startedBy, and
+// the value of the attempt label or tag on infrastructure.
+func (a Attempt) Token() string { return a.FlowRunID + "-" + a.Key() }
+
+// IsZero reports whether the attempt is unset.
+func (a Attempt) IsZero() bool { return a.ClaimID == "" }
+
+// ParseToken splits a Token into its flow run id and key; ok is false when
+// token is not one (infrastructure started by something else than pushpool,
+// or by a version before attempts).
+func ParseToken(token string) (flowRunID, key string, ok bool) {
+	i := len(token) - KeyLen - 1
+	if i < 1 || token[i] != '-' {
+		return "", "", false
+	}
+	key = token[i+1:]
+	for _, c := range key {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", "", false
+		}
+	}
+	return token[:i], key, true
+}
+
+// Labels on flow runs and infrastructure that name the attempt.
+const (
+	// LabelAttempt carries the attempt's Token on the infrastructure
+	// (sanitised as each platform requires) and the attempt's Key in the
+	// job's environment as EnvAttempt.
+	LabelAttempt = "pushpool.io/attempt"
+	// EnvAttempt is the job environment variable holding the attempt's
+	// Token, so that a flow (and the process backend's Find) can tell its
+	// attempt.
+	EnvAttempt = "PUSHPOOL_ATTEMPT"
+)
+
+// Job is what a backend is asked to start for one attempt of a flow run.
+type Job struct {
+	// FlowRunID identifies the run.
+	FlowRunID string
+	// Attempt is the claim this job is started for; backends derive
+	// idempotency keys and names from it.
+	Attempt Attempt
 	// FlowRunName and FlowName are for naming infrastructure readably.
 	FlowRunName, FlowName string
 	// FlowID is the run's flow; DeploymentID its deployment, empty when the
@@ -75,12 +167,17 @@ type Status struct {
 	// ExitedAt is when the job exited, when State is StateExited and the
 	// platform says; zero otherwise.
 	ExitedAt time.Time
+	// Attempt is the Key of the attempt the infrastructure was started for,
+	// as its tags, labels or name say; empty when the platform does not say
+	// (infrastructure pushpool did not start, or that no longer exists).
+	Attempt string
 }
 
 // Sweeper is implemented by backends whose platform keeps resources after
-// a job finishes (Cloud Run jobs, which count against a per-project cap):
-// Sweep removes the finished ones pushpool left behind and reports how many.
-// The reconciler calls it once per pass.
+// a job finishes (Cloud Run jobs, which count against a per-project cap;
+// ACI container groups, against a regional quota): Sweep removes the
+// finished ones pushpool left behind and reports how many. The reconciler
+// calls it once per pass.
 type Sweeper interface {
 	Sweep(ctx context.Context) (removed int, err error)
 }

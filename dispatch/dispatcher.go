@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +31,8 @@ type API interface {
 	// For the Reconciler.
 	FilterFlowRuns(ctx context.Context, f prefect.FlowRunFilter) ([]prefect.FlowRun, error)
 	ReadEvents(ctx context.Context, f prefect.EventFilter, max int) ([]prefect.Event, error)
+	// ServerTime is the server's clock, which timestamps states.
+	ServerTime() time.Time
 }
 
 // Lookups is the part of the API that block and variable placeholders of
@@ -58,10 +62,27 @@ type Config struct {
 	// HeartbeatInterval is the interval announced with worker heartbeats;
 	// Prefect marks the worker offline after three missed. Zero means 30s.
 	HeartbeatInterval time.Duration
-	// RecordTimeout bounds recording what happened to a claimed run (the
-	// infrastructure id, or the Crashed state) after the pass's context ended,
-	// so a claimed run is never left unrecorded. Zero means 60s.
+	// RecordTimeout bounds claiming a run, and then, afresh, recording what
+	// happened to it (the infrastructure id, or the Crashed state), even after
+	// the pass's context ended, so a claimed run is never left unrecorded.
+	// Zero means 60s.
 	RecordTimeout time.Duration
+	// SubmitTimeout bounds rendering and starting a claimed run's job (a
+	// Cloud Run job's readiness wait, an ACI group's provisioning). A start
+	// cut off by it is given up as after a retryable error. Zero means 2m.
+	SubmitTimeout time.Duration
+	// StartTimeout is how long a run's infrastructure may stay pending
+	// (provisioning, pulling its image) before the reconciler crashes the
+	// run, when the job has no task_start_timeout_seconds. Zero means 5m.
+	StartTimeout time.Duration
+	// MaxRequeues bounds how often in a row a claimed run whose job could
+	// not start yet (persistent throttling, an exhausted quota) is put back
+	// to the schedule; the next time it is crashed with the reason. Zero
+	// means 5; a negative value crashes it at once.
+	MaxRequeues int
+	// RequeueBackoff is how long the first requeue waits before the run is
+	// due again; each further one doubles it, up to 5m. Zero means 10s.
+	RequeueBackoff time.Duration
 	// SubmitReserve and RecordReserve matter when a pass's context has a
 	// deadline (a cloud function's invocation deadline): no run is claimed
 	// later than SubmitReserve+RecordReserve before it, and a submission
@@ -96,6 +117,21 @@ func (c *Config) fillDefaults() {
 	if c.RecordTimeout == 0 {
 		c.RecordTimeout = 60 * time.Second
 	}
+	if c.SubmitTimeout == 0 {
+		c.SubmitTimeout = 2 * time.Minute
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = 5 * time.Minute
+	}
+	switch {
+	case c.MaxRequeues == 0:
+		c.MaxRequeues = 5
+	case c.MaxRequeues < 0:
+		c.MaxRequeues = 0
+	}
+	if c.RequeueBackoff == 0 {
+		c.RequeueBackoff = 10 * time.Second
+	}
 	if c.SubmitReserve == 0 {
 		c.SubmitReserve = 20 * time.Second
 	}
@@ -119,8 +155,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dispatch config: MaxConcurrentSubmissions is %d; it must be between 1 and 1024", c.MaxConcurrentSubmissions)
 	case c.MaxRunsPerPass < 0:
 		return errors.New("dispatch config: MaxRunsPerPass must not be negative")
-	case c.HeartbeatInterval < 0 || c.RecordTimeout < 0 || c.SubmitReserve < 0 || c.RecordReserve < 0:
-		return errors.New("dispatch config: HeartbeatInterval, RecordTimeout, SubmitReserve and RecordReserve must not be negative")
+	case c.HeartbeatInterval < 0 || c.RecordTimeout < 0 || c.SubmitReserve < 0 || c.RecordReserve < 0 ||
+		c.SubmitTimeout < 0 || c.StartTimeout < 0 || c.RequeueBackoff < 0:
+		return errors.New("dispatch config: HeartbeatInterval, RecordTimeout, SubmitTimeout, StartTimeout, RequeueBackoff, SubmitReserve and RecordReserve must not be negative")
 	}
 	return nil
 }
@@ -136,6 +173,9 @@ type Dispatcher struct {
 	// dieAfterClaim, set only by tests, makes a pass stop dead after a run's
 	// claim is confirmed, as a dispatcher killed between claim and submit.
 	dieAfterClaim func(flowRunID string) bool
+	// dieAfterStart, likewise, as a dispatcher killed after starting a run's
+	// job but before recording it.
+	dieAfterStart func(flowRunID string) bool
 }
 
 // New returns a Dispatcher. logger receives one structured line per decision.
@@ -259,7 +299,7 @@ poll:
 			break
 		}
 		fresh := 0
-		for _, sr := range due {
+		for _, sr := range spread(due) {
 			if seen[sr.FlowRun.ID] {
 				continue
 			}
@@ -284,6 +324,26 @@ poll:
 	res.Runs = l.wait()
 	res.Polled = len(seen)
 	return res, nil
+}
+
+// spread gives this dispatcher its own order of a page of due runs, so that
+// dispatchers polling the same pool at once mostly claim different runs
+// instead of racing for the same ones (each lost race costs a request). The
+// server orders a page by queue priority, then due time; the order of
+// queues is kept and runs are shuffled within each queue's stretch: all of
+// them are due within the lookahead.
+func spread(page []prefect.ScheduledRun) []prefect.ScheduledRun {
+	out := slices.Clone(page)
+	for i := 0; i < len(out); {
+		j := i + 1
+		for j < len(out) && out[j].WorkQueueID == out[i].WorkQueueID {
+			j++
+		}
+		seg := out[i:j]
+		rand.Shuffle(len(seg), func(a, b int) { seg[a], seg[b] = seg[b], seg[a] })
+		i = j
+	}
+	return out
 }
 
 // startPass reads the pool and heartbeats for it. It bounds ctx by the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -23,9 +24,11 @@ type ReconcileConfig struct {
 	// times FlowHeartbeatFrequency.
 	HeartbeatWindow time.Duration
 	// ClaimTimeout is how long a run may stay PENDING with no infrastructure
-	// recorded before its claim counts as abandoned (its dispatcher died
-	// between claim and submit). It must exceed a pass's RecordTimeout.
-	// Zero means 3 minutes.
+	// of its current attempt recorded before its claim counts as abandoned
+	// (its dispatcher died between claim and record). It must exceed what a
+	// dispatcher may take from claim to record: two RecordTimeouts and a
+	// SubmitTimeout. Zero means 5 minutes, or that sum and a minute when
+	// it is larger.
 	ClaimTimeout time.Duration
 	// ExitGrace is how long a run may stay non-terminal after its
 	// infrastructure exited with code 0, or vanished, before it is crashed:
@@ -38,7 +41,7 @@ type ReconcileConfig struct {
 	CancelGrace time.Duration
 }
 
-func (c *ReconcileConfig) fillDefaults() {
+func (c *ReconcileConfig) fillDefaults(d Config) {
 	if c.FlowHeartbeatFrequency == 0 {
 		c.FlowHeartbeatFrequency = 180 * time.Second
 	}
@@ -46,7 +49,7 @@ func (c *ReconcileConfig) fillDefaults() {
 		c.HeartbeatWindow = 3 * c.FlowHeartbeatFrequency
 	}
 	if c.ClaimTimeout == 0 {
-		c.ClaimTimeout = 3 * time.Minute
+		c.ClaimTimeout = max(5*time.Minute, claimLifetime(d)+time.Minute)
 	}
 	if c.ExitGrace == 0 {
 		c.ExitGrace = 60 * time.Second
@@ -74,9 +77,9 @@ func NewReconciler(d *Dispatcher, cfg ReconcileConfig) (*Reconciler, error) {
 			return nil, fmt.Errorf("reconcile config: %s must not be negative", name)
 		}
 	}
-	cfg.fillDefaults()
-	if cfg.ClaimTimeout <= d.cfg.RecordTimeout {
-		return nil, fmt.Errorf("reconcile config: ClaimTimeout (%s) must exceed the dispatcher's RecordTimeout (%s), or live claims would be taken for abandoned ones", cfg.ClaimTimeout, d.cfg.RecordTimeout)
+	cfg.fillDefaults(d.cfg)
+	if life := claimLifetime(d.cfg); cfg.ClaimTimeout <= life {
+		return nil, fmt.Errorf("reconcile config: ClaimTimeout (%s) must exceed the longest a dispatcher takes from claim to record (%s: RecordTimeout to claim, SubmitTimeout to start, RecordTimeout to record), or live claims would be taken for abandoned ones", cfg.ClaimTimeout, life)
 	}
 	return &Reconciler{d: d, cfg: cfg}, nil
 }
@@ -95,6 +98,10 @@ const (
 	// ActionRescheduled: an abandoned claim was put back to SCHEDULED for the
 	// next dispatch pass to claim and submit.
 	ActionRescheduled Action = "rescheduled"
+	// ActionRecorded: infrastructure of the run's current attempt that no
+	// dispatcher had recorded (it died between start and record) was found
+	// and recorded.
+	ActionRecorded Action = "recorded"
 	// ActionErrored: the run could not be checked or settled; the next pass
 	// tries again.
 	ActionErrored Action = "errored"
@@ -123,12 +130,27 @@ func (r ReconcileResult) Count(a Action) int {
 	return countWhere(r.Runs, func(c RunCheck) bool { return c.Action == a })
 }
 
-// rescheduleLabel counts how often a run's abandoned claim was rescheduled.
-const rescheduleLabel = "pushpool.claim-reschedules"
+
+// claimLifetime is the longest a dispatcher may take from proposing a claim
+// to recording its outcome.
+func claimLifetime(d Config) time.Duration { return 2*d.RecordTimeout + d.SubmitTimeout }
 
 // heartbeatEvent is the event a running flow emits every
 // PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds.
 const heartbeatEvent = "prefect.flow-run.heartbeat"
+
+// reconcilePass holds what one reconcile pass shares between its runs: the
+// server's time when it began, and what rendering a run's job needs (read
+// only when a run's infrastructure must be looked for).
+type reconcilePass struct {
+	r    *Reconciler
+	pool string
+	now  time.Time
+
+	once sync.Once
+	p    *pass
+	err  error
+}
 
 // RunOnce checks every PENDING, RUNNING and CANCELLING run of the pool once.
 // It returns an error only when the runs cannot be listed.
@@ -139,6 +161,7 @@ func (r *Reconciler) RunOnce(ctx context.Context, pool string) (ReconcileResult,
 	if err != nil {
 		return res, fmt.Errorf("list the active flow runs of pool %q: %w", pool, err)
 	}
+	rp := r.newPass(pool)
 	res.Checked = len(runs)
 	var (
 		mu  sync.Mutex
@@ -149,7 +172,7 @@ func (r *Reconciler) RunOnce(ctx context.Context, pool string) (ReconcileResult,
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c, acted := r.check(ctx, pool, run)
+			c, acted := rp.check(ctx, run)
 			if acted {
 				mu.Lock()
 				res.Runs = append(res.Runs, c)
@@ -168,51 +191,273 @@ func (r *Reconciler) RunOnce(ctx context.Context, pool string) (ReconcileResult,
 	return res, nil
 }
 
+func (r *Reconciler) newPass(pool string) *reconcilePass {
+	return &reconcilePass{r: r, pool: pool, now: r.d.serverNow()}
+}
+
+// serverNow is the server's time as the dispatcher's clock (Config.Now)
+// would read it with the server's offset: state timestamps are the
+// server's, so ages are measured on its clock.
+func (d *Dispatcher) serverNow() time.Time {
+	return d.api.ServerTime().Add(d.cfg.Now().Sub(time.Now()))
+}
+
 // check decides about one run; acted is false when nothing needed doing.
-func (r *Reconciler) check(ctx context.Context, pool string, run prefect.FlowRun) (RunCheck, bool) {
-	log := r.d.log.With(slog.String("flow_run_id", run.ID), slog.String("work_pool", pool))
+func (rp *reconcilePass) check(ctx context.Context, run prefect.FlowRun) (RunCheck, bool) {
+	r := rp.r
+	log := r.d.log.With(slog.String("flow_run_id", run.ID), slog.String("work_pool", rp.pool))
 	rl := newRunLog(r.d.api, run.ID, log)
 	defer rl.flush(context.WithoutCancel(ctx))
 	if run.State == nil {
 		return RunCheck{}, false
 	}
 	if run.State.Type == prefect.StateCancelling {
-		return r.cancel(ctx, run, rl, log)
+		return rp.cancel(ctx, run, rl, log)
 	}
-	if run.InfrastructurePID == nil || *run.InfrastructurePID == "" {
-		if run.State.Type == prefect.StatePending {
-			return r.abandonedClaim(ctx, run, rl)
-		}
-		return RunCheck{}, false // running somewhere pushpool did not start it
+	pid := deref(run.InfrastructurePID)
+	if pid == "" {
+		return rp.unrecorded(ctx, run, Attempt{}, "", rl, log)
 	}
-	pid := *run.InfrastructurePID
 	st, err := r.d.backend.Status(ctx, pid)
 	switch {
 	case errors.Is(err, ErrForeign):
 		log.DebugContext(ctx, "infrastructure not observable from here", slog.String("error", err.Error()))
 		return RunCheck{}, false
 	case err != nil:
-		log.WarnContext(ctx, "could not read the infrastructure status; will retry next pass", slog.String("infrastructure_id", pid), slog.String("error", err.Error()))
+		if ctx.Err() == nil {
+			log.WarnContext(ctx, "could not read the infrastructure status; will retry next pass", slog.String("infrastructure_id", pid), slog.String("error", err.Error()))
+		}
 		return errored(run, err)
 	}
-	return r.judge(ctx, run, pid, st, rl, log)
+	alive := st.State == StateRunning || st.State == StatePending
+	if fast, ok := attemptOfClaimState(run); ok && st.Attempt == fast.Key() {
+		return rp.judge(ctx, run, pid, st, rl, log)
+	}
+	if alive && (run.State.Type == prefect.StateRunning || st.Attempt == "") {
+		// Live infrastructure of a running run, or of unknown origin (not
+		// started by pushpool): judged as it is.
+		return rp.judge(ctx, run, pid, st, rl, log)
+	}
+	// The infrastructure is gone or belongs to another attempt than the
+	// claim: which attempt is the run on?
+	states, err := r.d.api.ReadFlowRunStates(ctx, run.ID)
+	if err != nil {
+		return errored(run, fmt.Errorf("read the state history of flow run %s: %w", run.ID, err))
+	}
+	cur, _, ok := currentAttempt(run.ID, states)
+	switch {
+	case !ok, st.Attempt == cur.Key(), st.Attempt == "" && st.State == StateExited:
+		// Not claimed since it was scheduled (started by something else), the
+		// current attempt's own infrastructure, or an exit of unknown origin.
+		return rp.judge(ctx, run, pid, st, rl, log)
+	}
+	// pid is an earlier attempt's (the run was run again), or vanished
+	// without saying whose it was: look for the current attempt's.
+	return rp.unrecorded(ctx, run, cur, pid, rl, log)
 }
 
-// judge decides about a PENDING or RUNNING run given what its
-// infrastructure reports.
-func (r *Reconciler) judge(ctx context.Context, run prefect.FlowRun, pid string, st Status, rl *runLog, log *slog.Logger) (RunCheck, bool) {
-	now := r.d.cfg.Now()
+// unrecorded handles a PENDING or RUNNING run that has no infrastructure of
+// its current attempt recorded: stale is the recorded id of an earlier
+// attempt (or of vanished infrastructure), empty when none is recorded. The
+// current attempt's infrastructure is looked for and recorded when found;
+// a PENDING run whose attempt started nothing within ClaimTimeout is
+// recovered (rescheduled once, then crashed); a RUNNING one whose
+// infrastructure cannot be found and that sends no heartbeats is crashed.
+func (rp *reconcilePass) unrecorded(ctx context.Context, run prefect.FlowRun, cur Attempt, stale string, rl *runLog, log *slog.Logger) (RunCheck, bool) {
+	r := rp.r
+	age := stateAge(rp.now, *run.State)
+	switch run.State.Type {
+	case prefect.StatePending:
+		if age < r.cfg.ClaimTimeout {
+			return RunCheck{}, false // its dispatcher may still be starting it
+		}
+		return rp.recoverClaim(ctx, run, rl, log)
+	case prefect.StateRunning:
+		if age < r.cfg.ExitGrace {
+			return RunCheck{}, false // its dispatcher may still be recording it
+		}
+	default:
+		return RunCheck{}, false
+	}
+	var states []prefect.State
+	if cur.IsZero() {
+		var err error
+		if states, err = r.d.api.ReadFlowRunStates(ctx, run.ID); err != nil {
+			return errored(run, fmt.Errorf("read the state history of flow run %s: %w", run.ID, err))
+		}
+		var ok bool
+		if cur, _, ok = currentAttempt(run.ID, states); !ok {
+			return RunCheck{}, false // running, but never claimed since it was scheduled: not pushpool's
+		}
+	}
+	id, found, err := rp.find(ctx, run, cur, log)
+	switch {
+	case err != nil:
+		return errored(run, err)
+	case found:
+		return rp.recordFound(ctx, run, id, rl, log)
+	}
+	// Running without infrastructure pushpool can find: heartbeats decide.
+	if c, acted, alive := rp.heartbeat(ctx, run, "", rl, log); acted || alive {
+		return c, acted
+	}
+	msg := fmt.Sprintf("Flow run is RUNNING, but no infrastructure of its current attempt %s was recorded or can be found", cur.Key())
+	if stale != "" {
+		msg += fmt.Sprintf(" (the recorded infrastructure %s is an earlier attempt's, or gone)", stale)
+	}
+	msg += ", and it sends no heartbeats: its process is not running anywhere pushpool can see."
+	return rp.crash(ctx, run, rl, msg)
+}
+
+// find renders the run's job for attempt a and asks the backend for its
+// infrastructure.
+func (rp *reconcilePass) find(ctx context.Context, run prefect.FlowRun, a Attempt, log *slog.Logger) (string, bool, error) {
+	job, err := rp.job(ctx, run, a)
+	if err != nil {
+		// A job that cannot be rendered now could not be started then either
+		// (unless the template changed since): there is nothing to find.
+		log.WarnContext(ctx, "cannot render the run's job to look for its infrastructure; taking it that none started", slog.String("error", err.Error()))
+		return "", false, nil
+	}
+	id, found, err := rp.r.d.backend.Find(ctx, job)
+	if err != nil {
+		return "", false, fmt.Errorf("look for the infrastructure of attempt %s of flow run %s: %w", a.Key(), run.ID, err)
+	}
+	return id, found, nil
+}
+
+// job renders the run's job for attempt a as the dispatcher rendered it.
+func (rp *reconcilePass) job(ctx context.Context, run prefect.FlowRun, a Attempt) (Job, error) {
+	d := rp.r.d
+	rp.once.Do(func() {
+		wp, err := d.api.ReadWorkPool(ctx, rp.pool)
+		if err != nil {
+			rp.err = fmt.Errorf("read work pool %q: %w", rp.pool, err)
+			return
+		}
+		rp.p = newPass(d, wp)
+	})
+	if rp.err != nil {
+		return Job{}, rp.err
+	}
+	p := rp.p
+	var dep *prefect.Deployment
+	if run.DeploymentID != nil {
+		l := p.deployment(ctx, *run.DeploymentID)
+		switch {
+		case l.missing:
+			return Job{}, fmt.Errorf("deployment %s of flow run %s no longer exists", *run.DeploymentID, run.ID)
+		case l.err != nil:
+			return Job{}, fmt.Errorf("read deployment %s of flow run %s: %w", *run.DeploymentID, run.ID, l.err)
+		}
+		dep = &l.dep
+	}
+	flow, err := p.flow(ctx, run.FlowID)
+	if err != nil {
+		return Job{}, fmt.Errorf("read flow %s of flow run %s: %w", run.FlowID, run.ID, err)
+	}
+	job, err := p.render(ctx, run, flow, dep, nil)
+	if err != nil {
+		return Job{}, err
+	}
+	job.Attempt = a
+	return job, nil
+}
+
+// recordFound records infrastructure of the run's current attempt that its
+// dispatcher did not record, then judges the run by it.
+func (rp *reconcilePass) recordFound(ctx context.Context, run prefect.FlowRun, id string, rl *runLog, log *slog.Logger) (RunCheck, bool) {
+	if err := rp.r.d.api.UpdateFlowRun(ctx, run.ID, prefect.FlowRunUpdate{InfrastructurePID: &id}); err != nil {
+		return errored(run, fmt.Errorf("record infrastructure %s on flow run %s: %w", id, run.ID, err))
+	}
+	msg := fmt.Sprintf("Infrastructure %s of the run's current attempt had not been recorded (its dispatcher stopped between start and record); pushpool found and recorded it.", id)
+	rl.add(prefect.LogInfo, msg)
+	return RunCheck{FlowRunID: run.ID, Action: ActionRecorded, Message: msg}, true
+}
+
+// recoverClaim recovers a PENDING run whose current attempt recorded no
+// infrastructure within ClaimTimeout: its dispatcher died between claim and
+// record. One dispatcher wins the recovery: it proposes a PENDING state
+// named after the judged one (Prefect aborts the same proposal from every
+// other dispatcher) and checks that its state replaced exactly the judged
+// one (a late proposal that replaced a newer state only renamed it, and
+// backs off). The winner looks for the attempt's infrastructure and records
+// it; when there is none, the run goes back to the schedule the first time
+// and is crashed the second, so nothing stays PENDING forever.
+func (rp *reconcilePass) recoverClaim(ctx context.Context, run prefect.FlowRun, rl *runLog, log *slog.Logger) (RunCheck, bool) {
+	r := rp.r
+	judged := *run.State
+	lock, err := r.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StatePending, Name: recoveryLockName(judged.Name),
+		Message:      "pushpool is recovering this run's claim: no infrastructure was recorded for it within " + r.cfg.ClaimTimeout.String(),
+		StateDetails: prefect.StateDetails{TransitionID: transitionID(judged.ID, "recover")}}, false)
+	if err != nil {
+		return errored(run, fmt.Errorf("lock the recovery of flow run %s: %w", run.ID, err))
+	}
+	if lock.Status != prefect.Accept || lock.State == nil {
+		log.DebugContext(ctx, "another dispatcher recovers the run, or it moved on", slog.String("status", string(lock.Status)))
+		return RunCheck{}, false
+	}
+	states, err := r.d.api.ReadFlowRunStates(ctx, run.ID)
+	if err != nil {
+		// The lock is ours but cannot be checked; its age restarts the clock
+		// and the next recovery after ClaimTimeout decides.
+		return errored(run, fmt.Errorf("read the state history of flow run %s: %w", run.ID, err))
+	}
+	states = sortedStates(states)
+	i := slices.IndexFunc(states, func(s prefect.State) bool { return s.ID == lock.State.ID })
+	if i <= 0 || states[i-1].ID != judged.ID {
+		log.InfoContext(ctx, "recovery came late: the run had moved on; nothing done")
+		return RunCheck{}, false
+	}
+	cur, claim, ok := currentAttempt(run.ID, states)
+	claimedAt := stateTime(judged)
+	if ok {
+		claimedAt = stateTime(claim)
+		id, found, err := rp.find(ctx, run, cur, log)
+		switch {
+		case err != nil:
+			return errored(run, err)
+		case found:
+			return rp.recordFound(ctx, run, id, rl, log)
+		}
+	}
+	lockState := *lock.State
+	if n := cycleCount(states, stateRescheduled); n >= 1 {
+		msg := fmt.Sprintf("Flow run was claimed at %s but no infrastructure was started or recorded for it within %s, even after it was rescheduled once: the dispatchers claiming it fail between claim and start. Look at the dispatchers' logs.",
+			claimedAt.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout)
+		return rp.crashFrom(ctx, run, lockState, rl, msg)
+	}
+	msg := fmt.Sprintf("Flow run was claimed at %s but no infrastructure was started or recorded for it within %s (its dispatcher stopped between claim and start); it is rescheduled for the next dispatch pass.",
+		claimedAt.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout)
+	at := r.d.api.ServerTime().UTC()
+	res, err := r.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StateScheduled, Name: stateRescheduled, Message: msg,
+		StateDetails: prefect.StateDetails{ScheduledTime: &at, TransitionID: transitionID(lockState.ID, "reschedule")}}, false)
+	if err != nil {
+		return errored(run, fmt.Errorf("reschedule flow run %s: %w", run.ID, err))
+	}
+	if res.Status != prefect.Accept {
+		return RunCheck{}, false
+	}
+	rl.add(prefect.LogWarning, msg)
+	return RunCheck{FlowRunID: run.ID, Action: ActionRescheduled, Message: msg}, true
+}
+
+// judge decides about a PENDING or RUNNING run given what the infrastructure
+// of its current attempt reports.
+func (rp *reconcilePass) judge(ctx context.Context, run prefect.FlowRun, pid string, st Status, rl *runLog, log *slog.Logger) (RunCheck, bool) {
+	r := rp.r
+	now := rp.now
 	switch st.State {
 	case StateExited:
 		if st.ExitCode != 0 {
-			return r.crash(ctx, run, rl, crashMessage(st.ExitCode, st.Reason))
+			return rp.crash(ctx, run, rl, crashMessage(st.ExitCode, st.Reason))
 		}
 		since := st.ExitedAt
 		if since.IsZero() {
 			since = stateTime(*run.State)
 		}
 		if now.Sub(since) >= r.cfg.ExitGrace {
-			return r.crash(ctx, run, rl, fmt.Sprintf("Flow run infrastructure %s exited with status code 0 at %s without reporting a final state for the run; the flow process probably died before it could (look at the infrastructure's own logs).",
+			return rp.crash(ctx, run, rl, fmt.Sprintf("Flow run infrastructure %s exited with status code 0 at %s without reporting a final state for the run; the flow process probably died before it could (look at the infrastructure's own logs).",
 				pid, since.UTC().Format(time.RFC3339)))
 		}
 	case StateNotFound:
@@ -221,14 +466,47 @@ func (r *Reconciler) judge(ctx context.Context, run prefect.FlowRun, pid string,
 			if st.Reason != "" {
 				msg += " " + st.Reason + "."
 			}
-			return r.crash(ctx, run, rl, msg)
+			return rp.crash(ctx, run, rl, msg)
 		}
-	case StateRunning, StatePending:
+	case StatePending:
+		if run.State.Type == prefect.StatePending {
+			return rp.startTimeout(ctx, run, pid, st, rl)
+		}
+	case StateRunning:
 		if run.State.Type == prefect.StateRunning {
-			return r.heartbeat(ctx, run, rl, log)
+			c, acted, _ := rp.heartbeat(ctx, run, pid, rl, log)
+			return c, acted
 		}
 	}
 	return RunCheck{}, false
+}
+
+// startTimeout crashes a PENDING run whose infrastructure has not started
+// within the job's start timeout (task_start_timeout_seconds, as Prefect's
+// ECS and ACI workers; else Config.StartTimeout), with the platform's
+// reason, and stops that infrastructure.
+func (rp *reconcilePass) startTimeout(ctx context.Context, run prefect.FlowRun, pid string, st Status, rl *runLog) (RunCheck, bool) {
+	r := rp.r
+	limit := r.d.cfg.StartTimeout
+	if secs, err := strconv.Atoi(fmt.Sprint(run.Labels[labelStartTimeout])); err == nil && secs > 0 {
+		limit = time.Duration(secs) * time.Second
+	}
+	waited := stateAge(rp.now, *run.State)
+	if waited < limit {
+		return RunCheck{}, false
+	}
+	reason := st.Reason
+	if reason == "" {
+		reason = "the platform gives no reason"
+	}
+	msg := fmt.Sprintf("Flow run infrastructure %s did not start within %s (the job's start timeout; set the task_start_timeout_seconds job variable to wait longer): %s. It was stopped.", pid, limit, reason)
+	c, acted := rp.crash(ctx, run, rl, msg)
+	if c.Action == ActionCrashed {
+		if err := r.d.backend.Stop(context.WithoutCancel(ctx), pid); err != nil {
+			rl.add(prefect.LogWarning, fmt.Sprintf("Could not stop infrastructure %s of the crashed run: %v", pid, err))
+		}
+	}
+	return c, acted
 }
 
 // InfraEvent is a report about one flow run's infrastructure that the
@@ -241,17 +519,19 @@ type InfraEvent struct {
 	// InfrastructureID is the infrastructure's id in the backend's
 	// infrastructure_pid format.
 	InfrastructureID string
-	// Status is what the event says the infrastructure is doing.
+	// Status is what the event says the infrastructure is doing; its
+	// Attempt is the attempt key the infrastructure's tags carry, when they
+	// carry one.
 	Status Status
 }
 
 // Observe applies a pushed infrastructure event to its flow run with the same
-// rules RunOnce applies to a polled status. An event about other
-// infrastructure than the run's recorded one (an earlier attempt), or about
-// a run that is not PENDING, RUNNING or CANCELLING, changes nothing. A
-// PENDING run with no infrastructure recorded (its dispatcher died after
-// submitting) gets the event's infrastructure recorded first. acted is false
-// when nothing needed doing.
+// rules RunOnce applies to a polled status. An event about infrastructure
+// of another attempt than the run's current one, about other infrastructure
+// than the recorded one when the event names no attempt, or about a run
+// that is not PENDING, RUNNING or CANCELLING, changes nothing. Infrastructure
+// of the current attempt that was not recorded (its dispatcher died after
+// starting it) is recorded first. acted is false when nothing needed doing.
 func (r *Reconciler) Observe(ctx context.Context, ev InfraEvent) (c RunCheck, acted bool, err error) {
 	if ev.FlowRunID == "" || ev.InfrastructureID == "" {
 		return RunCheck{}, false, fmt.Errorf("infrastructure event %+v names no flow run or no infrastructure: only infrastructure started by pushpool (tagged with its flow run id) can be observed", ev)
@@ -266,41 +546,62 @@ func (r *Reconciler) Observe(ctx context.Context, ev InfraEvent) (c RunCheck, ac
 	if run.State == nil {
 		return RunCheck{}, false, nil
 	}
+	rp := r.newPass(deref(run.WorkPoolName))
 	log := r.d.log.With(slog.String("flow_run_id", run.ID), slog.String("infrastructure_id", ev.InfrastructureID))
 	rl := newRunLog(r.d.api, run.ID, log)
 	defer rl.flush(context.WithoutCancel(ctx))
-	recorded := ""
-	if run.InfrastructurePID != nil {
-		recorded = *run.InfrastructurePID
-	}
+	recorded := deref(run.InfrastructurePID)
 	same := recorded == ev.InfrastructureID
 	if m, ok := r.d.backend.(InfrastructureMatcher); ok && recorded != "" && !same {
 		same = m.SameInfrastructure(recorded, ev.InfrastructureID)
 	}
 	switch {
-	case recorded != "" && !same:
-		log.DebugContext(ctx, "event about other infrastructure than the run's; ignored", slog.String("recorded", recorded))
-		return RunCheck{}, false, nil
 	case run.State.Type == prefect.StateCancelling:
-		c, acted := r.cancel(ctx, run, rl, log)
-		return c, acted, nil
+		if same || recorded == "" {
+			c, acted := rp.cancel(ctx, run, rl, log)
+			return c, acted, nil
+		}
+		return RunCheck{}, false, nil
 	case run.State.Type != prefect.StatePending && run.State.Type != prefect.StateRunning:
 		return RunCheck{}, false, nil
-	case recorded == "":
+	}
+	current := false
+	if ev.Status.Attempt != "" {
+		cur, ok := attemptOfClaimState(run)
+		if !ok {
+			states, err := r.d.api.ReadFlowRunStates(ctx, run.ID)
+			if err != nil {
+				return RunCheck{}, false, fmt.Errorf("read the state history of flow run %s: %w", run.ID, err)
+			}
+			cur, _, ok = currentAttempt(run.ID, states)
+		}
+		if ok && cur.Key() != ev.Status.Attempt {
+			log.DebugContext(ctx, "event about an earlier attempt's infrastructure; ignored", slog.String("attempt", ev.Status.Attempt))
+			return RunCheck{}, false, nil
+		}
+		current = ok
+	}
+	switch {
+	case same:
+	case recorded == "" || current:
 		pid := ev.InfrastructureID
 		if err := r.d.api.UpdateFlowRun(ctx, run.ID, prefect.FlowRunUpdate{InfrastructurePID: &pid}); err != nil {
 			return RunCheck{}, false, fmt.Errorf("record infrastructure %s on flow run %s: %w", pid, run.ID, err)
 		}
-		run.InfrastructurePID = &pid
 		rl.add(prefect.LogInfo, fmt.Sprintf("Infrastructure %s reported by the platform was recorded on the flow run (its dispatcher had not recorded it).", pid))
+	default:
+		log.DebugContext(ctx, "event about other infrastructure than the run's; ignored", slog.String("recorded", recorded))
+		return RunCheck{}, false, nil
 	}
-	c, acted = r.judge(ctx, run, *run.InfrastructurePID, ev.Status, rl, log)
+	c, acted = rp.judge(ctx, run, ev.InfrastructureID, ev.Status, rl, log)
 	return c, acted, nil
 }
 
 // heartbeat crashes a RUNNING run whose heartbeats stopped, and stops its
-// infrastructure so a frozen process cannot come back and write states.
-func (r *Reconciler) heartbeat(ctx context.Context, run prefect.FlowRun, rl *runLog, log *slog.Logger) (RunCheck, bool) {
+// infrastructure pid (when known) so a frozen process cannot come back and
+// write states. alive reports that the run sent a heartbeat within the window.
+func (rp *reconcilePass) heartbeat(ctx context.Context, run prefect.FlowRun, pid string, rl *runLog, log *slog.Logger) (c RunCheck, acted, alive bool) {
+	r := rp.r
 	f := prefect.EventFilter{Names: []string{heartbeatEvent}, ResourceIDs: []string{"prefect.flow-run." + run.ID}, Descending: true}
 	if run.StartTime != nil {
 		since := run.StartTime.Add(-time.Minute)
@@ -308,49 +609,64 @@ func (r *Reconciler) heartbeat(ctx context.Context, run prefect.FlowRun, rl *run
 	}
 	events, err := r.d.api.ReadEvents(ctx, f, 1)
 	if err != nil {
-		log.WarnContext(ctx, "could not read the run's heartbeats; will retry next pass", slog.String("error", err.Error()))
-		return errored(run, err)
+		if ctx.Err() == nil {
+			log.WarnContext(ctx, "could not read the run's heartbeats; will retry next pass", slog.String("error", err.Error()))
+		}
+		c, acted = errored(run, err)
+		return c, acted, false
 	}
 	if len(events) == 0 {
-		return RunCheck{}, false // never sent one: judged by its infrastructure only
+		return RunCheck{}, false, false // never sent one: judged by its infrastructure only
 	}
 	last := events[0].Occurred
-	silent := r.d.cfg.Now().Sub(last)
+	silent := rp.now.Sub(last)
 	if silent < r.cfg.HeartbeatWindow {
-		return RunCheck{}, false
+		return RunCheck{}, false, true
 	}
-	c, acted := r.crash(ctx, run, rl, fmt.Sprintf("Flow run sent no heartbeat since %s (%s ago; the window is %s): its process is frozen or its infrastructure was lost. Its infrastructure %s was stopped.",
-		last.UTC().Format(time.RFC3339), silent.Round(time.Second), r.cfg.HeartbeatWindow, *run.InfrastructurePID))
-	if c.Action == ActionCrashed {
-		if err := r.d.backend.Stop(context.WithoutCancel(ctx), *run.InfrastructurePID); err != nil {
-			rl.add(prefect.LogWarning, fmt.Sprintf("Could not stop infrastructure %s of the crashed run: %v", *run.InfrastructurePID, err))
+	msg := fmt.Sprintf("Flow run sent no heartbeat since %s (%s ago; the window is %s): its process is frozen or its infrastructure was lost.",
+		last.UTC().Format(time.RFC3339), silent.Round(time.Second), r.cfg.HeartbeatWindow)
+	if pid != "" {
+		msg += fmt.Sprintf(" Its infrastructure %s was stopped.", pid)
+	}
+	c, acted = rp.crash(ctx, run, rl, msg)
+	if c.Action == ActionCrashed && pid != "" {
+		if err := r.d.backend.Stop(context.WithoutCancel(ctx), pid); err != nil {
+			rl.add(prefect.LogWarning, fmt.Sprintf("Could not stop infrastructure %s of the crashed run: %v", pid, err))
 		}
 	}
-	return c, acted
+	return c, acted, false
 }
 
 // crash proposes CRASHED through orchestration, after re-reading the run so
 // that a state written meanwhile (the flow finishing) is never overwritten.
-func (r *Reconciler) crash(ctx context.Context, seen prefect.FlowRun, rl *runLog, msg string) (RunCheck, bool) {
-	if c, acted, ok := r.unchanged(ctx, seen); !ok {
+func (rp *reconcilePass) crash(ctx context.Context, seen prefect.FlowRun, rl *runLog, msg string) (RunCheck, bool) {
+	if c, acted, ok := rp.unchanged(ctx, seen); !ok {
 		return c, acted
 	}
-	res, err := r.d.api.SetFlowRunState(ctx, seen.ID, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: msg}, false)
+	return rp.crashFrom(ctx, seen, *seen.State, rl, msg)
+}
+
+// crashFrom proposes CRASHED over the state judged, with a transition id
+// derived from it, so dispatchers that judged the same state crash the run
+// once.
+func (rp *reconcilePass) crashFrom(ctx context.Context, run prefect.FlowRun, judged prefect.State, rl *runLog, msg string) (RunCheck, bool) {
+	res, err := rp.r.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: msg,
+		StateDetails: prefect.StateDetails{TransitionID: transitionID(judged.ID, "crash")}}, false)
 	if err != nil {
-		return errored(seen, fmt.Errorf("set flow run %s Crashed: %w", seen.ID, err))
+		return errored(run, fmt.Errorf("set flow run %s Crashed: %w", run.ID, err))
 	}
 	if res.Status != prefect.Accept {
 		return RunCheck{}, false // orchestration knew better (the run moved on)
 	}
 	rl.add(prefect.LogError, msg)
-	return RunCheck{FlowRunID: seen.ID, Action: ActionCrashed, Message: msg}, true
+	return RunCheck{FlowRunID: run.ID, Action: ActionCrashed, Message: msg}, true
 }
 
 // unchanged re-reads the run before a write: ok is true only when its state
 // is still the one seen. Otherwise the check ends: with nothing done when the
 // run moved on (it finished meanwhile), or errored when it cannot be read.
-func (r *Reconciler) unchanged(ctx context.Context, seen prefect.FlowRun) (c RunCheck, acted, ok bool) {
-	now, err := r.d.api.ReadFlowRun(ctx, seen.ID)
+func (rp *reconcilePass) unchanged(ctx context.Context, seen prefect.FlowRun) (c RunCheck, acted, ok bool) {
+	now, err := rp.r.d.api.ReadFlowRun(ctx, seen.ID)
 	if err != nil {
 		c, acted = errored(seen, fmt.Errorf("re-read flow run %s: %w", seen.ID, err))
 		return c, acted, false
@@ -367,12 +683,12 @@ func errored(run prefect.FlowRun, err error) (RunCheck, bool) {
 // CancelGrace for a run that started, which cancels itself) and the run is
 // set CANCELLED. Prefect's server leaves this to workers, and push pools
 // have none.
-func (r *Reconciler) cancel(ctx context.Context, run prefect.FlowRun, rl *runLog, log *slog.Logger) (RunCheck, bool) {
+func (rp *reconcilePass) cancel(ctx context.Context, run prefect.FlowRun, rl *runLog, log *slog.Logger) (RunCheck, bool) {
+	r := rp.r
 	var msg string
-	if run.InfrastructurePID == nil || *run.InfrastructurePID == "" {
+	if pid := deref(run.InfrastructurePID); pid == "" {
 		msg = "Flow run was cancelled before any infrastructure was started for it."
 	} else {
-		pid := *run.InfrastructurePID
 		st, err := r.d.backend.Status(ctx, pid)
 		switch {
 		case errors.Is(err, ErrForeign):
@@ -382,7 +698,7 @@ func (r *Reconciler) cancel(ctx context.Context, run prefect.FlowRun, rl *runLog
 		case st.State == StateExited || st.State == StateNotFound:
 			msg = fmt.Sprintf("Flow run infrastructure %s had already stopped; the cancellation is complete.", pid)
 		default:
-			if run.StartTime != nil && r.d.cfg.Now().Sub(stateTime(*run.State)) < r.cfg.CancelGrace {
+			if run.StartTime != nil && stateAge(rp.now, *run.State) < r.cfg.CancelGrace {
 				return RunCheck{}, false // prefect flow-run execute cancels itself first
 			}
 			if err := r.d.backend.Stop(ctx, pid); err != nil {
@@ -392,50 +708,25 @@ func (r *Reconciler) cancel(ctx context.Context, run prefect.FlowRun, rl *runLog
 			msg = fmt.Sprintf("Flow run infrastructure %s was stopped by pushpool worker %q.", pid, r.d.cfg.WorkerName)
 		}
 	}
-	if c, acted, ok := r.unchanged(ctx, run); !ok {
+	if c, acted, ok := rp.unchanged(ctx, run); !ok {
 		return c, acted
 	}
 	// As Prefect's worker: the Cancelling state becomes Cancelled, keeping its
-	// message (who cancelled and why).
-	state := prefect.StateCreate{Type: prefect.StateCancelled, Name: "Cancelled", Data: run.State.Data}
+	// message (who cancelled and why). Through orchestration, with a
+	// transition id derived from the Cancelling state, so concurrent
+	// reconcilers write it once (the worker forces it).
+	state := prefect.StateCreate{Type: prefect.StateCancelled, Name: "Cancelled", Data: run.State.Data,
+		StateDetails: prefect.StateDetails{TransitionID: transitionID(run.State.ID, "cancel")}}
 	if run.State.Message != nil {
 		state.Message = *run.State.Message
 	}
-	if _, err := r.d.api.SetFlowRunState(ctx, run.ID, state, true); err != nil {
+	res, err := r.d.api.SetFlowRunState(ctx, run.ID, state, false)
+	if err != nil {
 		return errored(run, fmt.Errorf("set flow run %s Cancelled: %w", run.ID, err))
+	}
+	if res.Status != prefect.Accept {
+		return RunCheck{}, false
 	}
 	rl.add(prefect.LogInfo, msg)
 	return RunCheck{FlowRunID: run.ID, Action: ActionCancelled, Message: msg}, true
-}
-
-// abandonedClaim handles a PENDING run with no infrastructure recorded after
-// ClaimTimeout: its dispatcher died between claim and submit. The first time
-// it is put back to SCHEDULED, so the next dispatch pass claims it through
-// orchestration (the lock) and submits it idempotently; the second time it
-// is crashed, so nothing stays PENDING forever.
-func (r *Reconciler) abandonedClaim(ctx context.Context, run prefect.FlowRun, rl *runLog) (RunCheck, bool) {
-	claimed := stateTime(*run.State)
-	if r.d.cfg.Now().Sub(claimed) < r.cfg.ClaimTimeout {
-		return RunCheck{}, false
-	}
-	n, _ := strconv.Atoi(fmt.Sprint(run.Labels[rescheduleLabel]))
-	if n >= 1 {
-		return r.crash(ctx, run, rl, fmt.Sprintf("Flow run was claimed at %s but no infrastructure was recorded for it within %s, even after it was rescheduled once: the dispatchers claiming it fail between claim and submit. Look at the dispatcher's logs.",
-			claimed.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout))
-	}
-	if c, acted, ok := r.unchanged(ctx, run); !ok {
-		return c, acted
-	}
-	if err := r.d.api.UpdateFlowRunLabels(ctx, run.ID, map[string]string{rescheduleLabel: strconv.Itoa(n + 1)}); err != nil {
-		return errored(run, fmt.Errorf("label flow run %s: %w", run.ID, err))
-	}
-	msg := fmt.Sprintf("Flow run was claimed at %s but no infrastructure was recorded for it within %s (its dispatcher stopped between claim and submit); it is rescheduled for the next dispatch pass.",
-		claimed.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout)
-	now := r.d.cfg.Now().UTC()
-	if _, err := r.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StateScheduled, Name: "Scheduled", Message: msg,
-		StateDetails: prefect.StateDetails{ScheduledTime: &now}}, true); err != nil {
-		return errored(run, fmt.Errorf("reschedule flow run %s: %w", run.ID, err))
-	}
-	rl.add(prefect.LogWarning, msg)
-	return RunCheck{FlowRunID: run.ID, Action: ActionRescheduled, Message: msg}, true
 }

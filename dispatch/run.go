@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -118,57 +119,89 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 		return res
 	}
 
-	// Once a claim is proposed, the work continues even if ctx ends, within
-	// RecordTimeout: a claim request cut off mid-flight may still have been
-	// accepted, and a claimed run must never be left without a record.
+	// Once a claim is proposed, the work continues even if ctx ends: a claim
+	// request cut off mid-flight may still have been accepted, and a claimed
+	// run must never be left without a record. Each phase has its own budget:
+	// the claim RecordTimeout, the start SubmitTimeout, and recording what
+	// happened a fresh RecordTimeout, however long the start took.
 	if err := ctx.Err(); err != nil {
 		res.Outcome, res.Err = Skipped, context.Cause(ctx)
 		return res
 	}
-	fctx, cancel := p.recordContext(ctx)
-	defer cancel()
-	claimed, outcome, err := p.claim(ctx, fctx, run, log)
+	cctx, ccancel := p.recordContext(ctx)
+	claimed, outcome, attempt, err := p.claim(ctx, cctx, run, log)
+	ccancel()
 	if !claimed {
 		res.Outcome, res.Err = outcome, err
 		return res
 	}
+	log = log.With(slog.String("attempt", attempt.Key()))
 	if d.dieAfterClaim != nil && d.dieAfterClaim(run.ID) {
 		res.Outcome = Skipped
 		return res
 	}
 
-	// The submission must end RecordReserve before a deadline, leaving the
-	// rest to record what happened.
-	sctx, scancel := fctx, context.CancelFunc(func() {})
-	if !p.deadline.IsZero() {
-		sctx, scancel = context.WithDeadline(fctx, p.deadline.Add(-d.cfg.RecordReserve))
-	}
+	sctx, scancel := p.submitContext(ctx)
 	defer scancel()
 	job, err := p.render(sctx, run, flow, dep, nil)
-	if err != nil && sctx.Err() != nil && fctx.Err() == nil {
-		return p.requeue(fctx, run, res, rl, fmt.Errorf("the dispatcher's invocation deadline came while rendering the job: %w", err))
-	}
+	job.Attempt = attempt
 	if err != nil {
-		return p.crash(fctx, run, res, rl, fmt.Errorf("render the job from work pool %q's base job template: %w", p.pool.Name, err))
-	}
-	p.markSubmitting(sctx, run, log)
-	infraID, err := d.backend.Submit(sctx, job)
-	if err != nil {
-		// A submission cut off by the deadline may have started the job; the
-		// next pass claims the run again and the backend's idempotent
-		// Submit finds it.
-		if errors.Is(err, ErrRetryable) || (sctx.Err() != nil && fctx.Err() == nil) {
-			return p.requeue(fctx, run, res, rl, err)
+		rctx, rcancel := p.recordContext(ctx)
+		defer rcancel()
+		if sctx.Err() != nil && rctx.Err() == nil {
+			return p.requeue(rctx, run, attempt, res, rl, fmt.Errorf("the dispatcher ran out of time while rendering the job: %w", err))
 		}
-		return p.crash(fctx, run, res, rl, err)
+		return p.crash(rctx, run, attempt, res, rl, fmt.Errorf("render the job from work pool %q's base job template: %w", p.pool.Name, err))
 	}
+	mergeStrings(job.Configuration, "env", map[string]string{EnvAttempt: attempt.Token()})
+	p.label(sctx, run, job, log)
+	infraID, err := d.backend.Start(sctx, job)
+	cut := sctx.Err() != nil
+	scancel()
+
+	rctx, rcancel := p.recordContext(ctx)
+	defer rcancel()
+	if err != nil {
+		// A start that failed in a way a retry may cure, or was cut off, may
+		// still have started the job (a reset after the request was applied):
+		// the attempt is only given up after Find says it started nothing.
+		if errors.Is(err, ErrRetryable) || cut {
+			return p.giveUp(rctx, run, job, res, rl, err)
+		}
+		return p.crash(rctx, run, attempt, res, rl, err)
+	}
+	if d.dieAfterStart != nil && d.dieAfterStart(run.ID) {
+		res.Outcome = Skipped
+		return res
+	}
+	return p.record(rctx, run, infraID, res, rl, "")
+}
+
+// record writes the infrastructure id on the run and says so in its logs.
+// A failed write leaves the run Pending without an id; the reconciler finds
+// the attempt's infrastructure and records it after ClaimTimeout.
+func (p *pass) record(ctx context.Context, run prefect.FlowRun, infraID string, res RunResult, rl *runLog, note string) RunResult {
+	d := p.d
 	res.Outcome, res.InfrastructureID, res.SubmittedAt = Submitted, infraID, d.cfg.Now()
-	if err := d.api.UpdateFlowRun(fctx, run.ID, prefect.FlowRunUpdate{InfrastructurePID: &infraID}); err != nil {
-		rl.add(prefect.LogError, fmt.Sprintf("Could not record infrastructure id %s on the flow run; it cannot be cancelled or watched by pushpool: %v", infraID, err))
+	if err := d.api.UpdateFlowRun(ctx, run.ID, prefect.FlowRunUpdate{InfrastructurePID: &infraID}); err != nil {
+		rl.add(prefect.LogError, fmt.Sprintf("Could not record infrastructure id %s on the flow run (pushpool records it later, when it finds the run without one): %v", infraID, err))
 	}
-	rl.add(prefect.LogInfo, fmt.Sprintf("Flow run '%s' submitted to infrastructure %s by pushpool worker %q (due %s, submitted %s).",
-		run.Name, infraID, d.cfg.WorkerName, res.DueAt.UTC().Format(time.RFC3339), res.SubmittedAt.UTC().Format(time.RFC3339)))
+	rl.add(prefect.LogInfo, fmt.Sprintf("Flow run '%s' submitted to infrastructure %s by pushpool worker %q (due %s, submitted %s).%s",
+		run.Name, infraID, d.cfg.WorkerName, res.DueAt.UTC().Format(time.RFC3339), res.SubmittedAt.UTC().Format(time.RFC3339), note))
 	return res
+}
+
+// submitContext is the context rendering and starting a claimed run's job
+// use: SubmitTimeout from now, independent of the pass's context (a pass
+// ending must not cut a start off half-way), but ending RecordReserve before
+// the invocation's deadline, leaving the rest to record what happened.
+func (p *pass) submitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.d.cfg.SubmitTimeout)
+	if p.deadline.IsZero() {
+		return sctx, cancel
+	}
+	bctx, bcancel := context.WithDeadline(sctx, p.deadline.Add(-p.d.cfg.RecordReserve))
+	return bctx, func() { bcancel(); cancel() }
 }
 
 // recordContext is the context recording a claimed run uses: it outlives
@@ -190,43 +223,53 @@ func (p *pass) recordContext(ctx context.Context) (context.Context, context.Canc
 // another dispatcher already finished. Such a claim is undone at once.
 //
 // Requests use rctx, which outlives the pass, so a claim is never cut off
-// half-way; waiting after a WAIT answer ends with ctx.
-func (p *pass) claim(ctx, rctx context.Context, run prefect.FlowRun, log *slog.Logger) (bool, Outcome, error) {
-	for attempt := 0; ; attempt++ {
-		proposal := prefect.StateCreate{Type: prefect.StatePending, Name: "Pending",
+// half-way; waiting after a WAIT answer ends with ctx. A won claim returns
+// the attempt it started: the flow run and the accepted PENDING state.
+//
+// A claim whose answer was lost (an error after the server may have applied
+// it) leaves the run Pending without infrastructure, as a dispatcher that
+// died there would; the reconciler recovers it after ClaimTimeout.
+func (p *pass) claim(ctx, rctx context.Context, run prefect.FlowRun, log *slog.Logger) (bool, Outcome, Attempt, error) {
+	for try := 0; ; try++ {
+		proposal := prefect.StateCreate{Type: prefect.StatePending, Name: stateClaim,
 			StateDetails: prefect.StateDetails{TransitionID: prefect.NewTransitionID()}}
 		r, err := p.d.api.SetFlowRunState(rctx, run.ID, proposal, false)
 		if err != nil {
 			log.WarnContext(ctx, "claim failed; will retry next pass", slog.String("error", err.Error()))
-			return false, Errored, fmt.Errorf("propose PENDING for flow run %s: %w", run.ID, err)
+			return false, Errored, Attempt{}, fmt.Errorf("propose PENDING for flow run %s: %w", run.ID, err)
 		}
 		switch r.Status {
 		case prefect.Accept:
-			return p.confirmClaim(rctx, run, proposal.StateDetails.TransitionID, log)
+			if r.State == nil || r.State.ID == "" {
+				return false, Errored, Attempt{}, fmt.Errorf("propose PENDING for flow run %s: the server accepted the claim but returned no state", run.ID)
+			}
+			attempt := Attempt{FlowRunID: run.ID, ClaimID: r.State.ID}
+			ok, outcome, err := p.confirmClaim(rctx, run, proposal.StateDetails.TransitionID, log)
+			return ok, outcome, attempt, err
 		case prefect.Abort:
 			log.DebugContext(ctx, "claim aborted: another dispatcher has the run", slog.String("reason", r.Details.Reason))
-			return false, LostClaim, nil
+			return false, LostClaim, Attempt{}, nil
 		case prefect.Reject:
 			state := "unknown"
 			if r.State != nil {
 				state = fmt.Sprintf("%s (%s)", r.State.Type, r.State.Name)
 			}
 			log.InfoContext(ctx, "claim rejected", slog.String("new_state", state), slog.String("reason", r.Details.Reason))
-			return false, Rejected, nil
+			return false, Rejected, Attempt{}, nil
 		case prefect.Wait:
 			delay := time.Duration(r.Details.DelaySeconds * float64(time.Second))
-			if attempt >= 2 || delay > 30*time.Second {
-				return false, Rejected, nil
+			if try >= 2 || delay > 30*time.Second {
+				return false, Rejected, Attempt{}, nil
 			}
 			t := time.NewTimer(delay)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return false, Skipped, context.Cause(ctx)
+				return false, Skipped, Attempt{}, context.Cause(ctx)
 			case <-t.C:
 			}
 		default:
-			return false, Errored, fmt.Errorf("propose PENDING for flow run %s: unexpected orchestration status %q", run.ID, r.Status)
+			return false, Errored, Attempt{}, fmt.Errorf("propose PENDING for flow run %s: unexpected orchestration status %q", run.ID, r.Status)
 		}
 	}
 }
@@ -248,8 +291,8 @@ func (p *pass) confirmClaim(ctx context.Context, run prefect.FlowRun, transition
 	states, err := p.d.api.ReadFlowRunStates(ctx, run.ID)
 	if err != nil {
 		// Starting a run that may already have started is worse than a delay:
-		// the run stays Pending without infrastructure, which the reconciler's
-		// stuck-claim check resubmits through the backend's idempotent submit.
+		// the run stays Pending without infrastructure, which the reconciler
+		// recovers after ClaimTimeout.
 		log.WarnContext(ctx, "could not read the state history to confirm the claim; run left Pending", slog.String("error", err.Error()))
 		return false, Errored, fmt.Errorf("confirm the claim of flow run %s: %w", run.ID, err)
 	}
@@ -279,7 +322,7 @@ func (p *pass) confirmClaim(ctx context.Context, run prefect.FlowRun, transition
 		return false, LostClaim, nil
 	}
 	for i := lastScheduled + 1; i < len(states); i++ {
-		if i != ours && states[i].Type == prefect.StatePending {
+		if i != ours && states[i].Type == prefect.StatePending && states[i].Name == stateClaim {
 			log.InfoContext(ctx, "claim lost: another dispatcher's claim was accepted too")
 			p.undoLostClaim(ctx, run.ID, states, ours, log)
 			return false, LostClaim, nil
@@ -373,14 +416,17 @@ func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flo
 	}, nil
 }
 
-// markSubmitting labels the run as a worker would and moves it to
-// Pending/Submitting. Both are informative; failures are only logged.
-func (p *pass) markSubmitting(ctx context.Context, run prefect.FlowRun, log *slog.Logger) {
+// label labels the run as a Prefect worker does, plus the attempt and the
+// start timeout the reconciler judges it by. Labels are informative: a
+// failure is only logged.
+func (p *pass) label(ctx context.Context, run prefect.FlowRun, job Job, log *slog.Logger) {
 	labels := map[string]string{
 		"prefect.worker.name":    p.d.cfg.WorkerName,
 		"prefect.worker.type":    p.pool.Type,
 		"prefect.work-pool.name": p.pool.Name,
 		"prefect.work-pool.id":   p.pool.ID,
+		LabelAttempt:             job.Attempt.Key(),
+		labelStartTimeout:        strconv.Itoa(int(startTimeout(job.Configuration, p.d.cfg.StartTimeout).Seconds())),
 	}
 	for k, v := range p.trigger(run.ID).labels() {
 		labels[k] = v
@@ -388,37 +434,92 @@ func (p *pass) markSubmitting(ctx context.Context, run prefect.FlowRun, log *slo
 	if err := p.d.api.UpdateFlowRunLabels(ctx, run.ID, labels); err != nil {
 		log.WarnContext(ctx, "could not label the flow run", slog.String("error", err.Error()))
 	}
-	if _, err := p.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StatePending, Name: "Submitting"}, false); err != nil {
-		log.WarnContext(ctx, "could not move the flow run to Submitting", slog.String("error", err.Error()))
+}
+
+// labelStartTimeout records on a run how long its infrastructure may take
+// to start, so the reconciler need not render the job to know.
+const labelStartTimeout = "pushpool.io/start-timeout-seconds"
+
+// startTimeout is the job's task_start_timeout_seconds (the job variable of
+// Prefect's ECS and ACI workers), else def.
+func startTimeout(config map[string]any, def time.Duration) time.Duration {
+	var secs float64
+	switch v := config["task_start_timeout_seconds"].(type) {
+	case float64:
+		secs = v
+	case int:
+		secs = float64(v)
+	case json.Number:
+		secs, _ = v.Float64()
 	}
+	if secs <= 0 {
+		return def
+	}
+	return time.Duration(secs * float64(time.Second))
 }
 
 // crash ends a claimed run that could not be started in Crashed, with the
 // cause, as Prefect's worker does.
-func (p *pass) crash(ctx context.Context, run prefect.FlowRun, res RunResult, rl *runLog, cause error) RunResult {
+func (p *pass) crash(ctx context.Context, run prefect.FlowRun, attempt Attempt, res RunResult, rl *runLog, cause error) RunResult {
 	msg := "Failed to submit flow run to infrastructure: " + cause.Error()
 	rl.add(prefect.LogError, msg)
 	res.Outcome, res.Err = Crashed, cause
-	if _, err := p.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: msg}, false); err != nil {
+	if _, err := p.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: msg,
+		StateDetails: prefect.StateDetails{TransitionID: transitionID(attempt.ClaimID, "crash")}}, false); err != nil {
 		rl.add(prefect.LogError, "Could not set the Crashed state: "+err.Error())
 		res.Err = errors.Join(cause, err)
 	}
 	return res
 }
 
-// requeue gives a claimed run back to the schedule after a retryable backend
-// error (throttling, an outage): retrying beats crashing a run that may well
-// start a minute later.
-func (p *pass) requeue(ctx context.Context, run prefect.FlowRun, res RunResult, rl *runLog, cause error) RunResult {
-	msg := "Submission to infrastructure did not finish and may succeed later (throttling, an outage, or the dispatcher's invocation deadline); the run is back in the schedule for the next pass: " + cause.Error()
+// giveUp handles a start that failed in a way a later attempt may cure
+// (throttling, quota, an outage, the time running out). The attempt may have
+// started all the same, so Find decides: infrastructure found is recorded;
+// none found puts the run back to the schedule (requeue); when Find cannot
+// tell, the run stays Pending for the reconciler, which asks again.
+func (p *pass) giveUp(ctx context.Context, run prefect.FlowRun, job Job, res RunResult, rl *runLog, cause error) RunResult {
+	id, found, err := p.d.backend.Find(ctx, job)
+	switch {
+	case err != nil:
+		rl.add(prefect.LogWarning, fmt.Sprintf("Submission to infrastructure did not finish (%v) and pushpool could not tell whether attempt %s started (%v); the run stays Pending and pushpool looks again after its claim timeout.",
+			cause, job.Attempt.Key(), err))
+		res.Outcome, res.Err = Errored, errors.Join(cause, err)
+		return res
+	case found:
+		return p.record(ctx, run, id, res, rl, fmt.Sprintf(" The start reported an error (%v), but the infrastructure had started.", cause))
+	}
+	return p.requeue(ctx, run, job.Attempt, res, rl, cause)
+}
+
+// requeue gives a claimed run that started nothing back to the schedule, to
+// be claimed again (a new attempt) after a backoff: retrying beats crashing
+// a run that may well start a minute later. After MaxRequeues in a row the
+// run is crashed with the reason instead.
+func (p *pass) requeue(ctx context.Context, run prefect.FlowRun, attempt Attempt, res RunResult, rl *runLog, cause error) RunResult {
+	d := p.d
+	n := 0
+	if states, err := d.api.ReadFlowRunStates(ctx, run.ID); err == nil {
+		n = cycleCount(states, stateRequeued)
+	}
+	if n >= d.cfg.MaxRequeues {
+		return p.crash(ctx, run, attempt, res, rl, fmt.Errorf("%w (the run was put back to the schedule %d times in a row for this; giving up)", cause, n))
+	}
+	delay := min(d.cfg.RequeueBackoff<<n, 5*time.Minute)
+	msg := fmt.Sprintf("Submission to infrastructure did not finish and may succeed later (throttling, a quota, an outage, or the dispatcher's time running out); the run is back in the schedule and will be claimed again in %s (requeue %d of at most %d): %v",
+		delay, n+1, d.cfg.MaxRequeues, cause)
 	rl.add(prefect.LogWarning, msg)
-	now := p.d.cfg.Now().UTC()
-	_, err := p.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{
-		Type: prefect.StateScheduled, Name: "Scheduled", Message: msg,
-		StateDetails: prefect.StateDetails{ScheduledTime: &now},
-	}, true)
-	if err != nil {
-		return p.crash(ctx, run, res, rl, fmt.Errorf("%w (and it could not be rescheduled: %v)", cause, err))
+	at := d.api.ServerTime().Add(delay).UTC()
+	r, err := d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{
+		Type: prefect.StateScheduled, Name: stateRequeued, Message: msg,
+		StateDetails: prefect.StateDetails{ScheduledTime: &at, TransitionID: transitionID(attempt.ClaimID, "requeue")},
+	}, false)
+	switch {
+	case err != nil:
+		rl.add(prefect.LogWarning, fmt.Sprintf("Could not put the run back to the schedule (%v); it stays Pending and pushpool recovers it after its claim timeout.", err))
+		res.Outcome, res.Err = Errored, errors.Join(cause, err)
+		return res
+	case r.Status != prefect.Accept:
+		rl.add(prefect.LogInfo, "The run moved on meanwhile (its state is no longer this claim); it was not put back to the schedule.")
 	}
 	res.Outcome, res.Err = Errored, cause
 	return res

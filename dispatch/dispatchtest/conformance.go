@@ -15,6 +15,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ type Fault string
 // The faults the suite knows, with the classification it requires.
 const (
 	// Throttled: the platform rate-limits the call. Backends retry it with
-	// backoff; if it persists, Submit's error wraps dispatch.ErrRetryable so
+	// backoff; if it persists, Start's error wraps dispatch.ErrRetryable so
 	// the run goes back to the schedule instead of crashing.
 	Throttled Fault = "throttled"
 	// AccessDenied: the dispatcher's identity lacks a permission. Permanent;
@@ -44,7 +45,7 @@ const (
 	Quota Fault = "quota"
 )
 
-// Retryable reports whether the suite requires Submit's error for f to wrap
+// Retryable reports whether the suite requires Start's error for f to wrap
 // dispatch.ErrRetryable.
 func (f Fault) Retryable() bool { return f == Throttled || f == Quota }
 
@@ -53,7 +54,7 @@ type Harness struct {
 	// Backend is the backend under test, pointed at the emulator.
 	Backend dispatch.Backend
 	// Job returns a job for flowRunID that the backend can start on the
-	// emulator: normally the backend's default base job template rendered
+	// emulator (the suite sets its Attempt): normally the backend's default base job template rendered
 	// with RenderJob and the few variables the emulator needs.
 	Job func(t *testing.T, flowRunID string) dispatch.Job
 	// Count reports how many pieces of infrastructure (tasks, executions,
@@ -93,7 +94,11 @@ func Run(t *testing.T, h Harness) {
 	if h.StopTimeout == 0 {
 		h.StopTimeout = 30 * time.Second
 	}
-	t.Run("SubmitIsIdempotentPerFlowRun", func(t *testing.T) { submitIdempotent(t, h) })
+	t.Run("StartIsIdempotentPerAttempt", func(t *testing.T) { startIdempotent(t, h) })
+	t.Run("ConcurrentStartsOfOneAttempt", func(t *testing.T) { concurrentStarts(t, h) })
+	t.Run("FindOnlyTheAttemptsOwn", func(t *testing.T) { findAttempt(t, h) })
+	t.Run("RunAgainAfterTheFirstAttemptFinished", func(t *testing.T) { runAgain(t, h) })
+	t.Run("StartAfterAnAbortedStart", func(t *testing.T) { startAfterAbort(t, h) })
 	t.Run("StatusOfSuccess", func(t *testing.T) { statusExit(t, h, 0) })
 	t.Run("StatusOfFailure", func(t *testing.T) { statusExit(t, h, h.FailureCode) })
 	t.Run("StatusOfVanished", func(t *testing.T) { statusVanished(t, h) })
@@ -119,27 +124,71 @@ func ctxFor(t *testing.T) context.Context {
 	return ctx
 }
 
+// NewAttempt returns a fresh attempt of flowRunID, as a claim makes one.
+func NewAttempt(flowRunID string) dispatch.Attempt {
+	return dispatch.Attempt{FlowRunID: flowRunID, ClaimID: uuid.NewString()}
+}
+
+// jobFor is the harness's job for the attempt.
+func jobFor(t *testing.T, h Harness, a dispatch.Attempt) dispatch.Job {
+	t.Helper()
+	job := h.Job(t, a.FlowRunID)
+	job.Attempt = a
+	return job
+}
+
+// submit starts a fresh attempt of flowRunID.
 func submit(t *testing.T, h Harness, flowRunID string) string {
 	t.Helper()
-	id, err := h.Backend.Submit(ctxFor(t), h.Job(t, flowRunID))
+	return start(t, h, NewAttempt(flowRunID))
+}
+
+func start(t *testing.T, h Harness, a dispatch.Attempt) string {
+	t.Helper()
+	id, err := h.Backend.Start(ctxFor(t), jobFor(t, h, a))
 	if err != nil {
-		t.Fatalf("Submit(flow run %s): %v", flowRunID, err)
+		t.Fatalf("Start(flow run %s, attempt %s): %v", a.FlowRunID, a.Key(), err)
 	}
 	if id == "" {
-		t.Fatalf("Submit(flow run %s) returned an empty infrastructure id", flowRunID)
+		t.Fatalf("Start(flow run %s, attempt %s) returned an empty infrastructure id", a.FlowRunID, a.Key())
 	}
 	return id
 }
 
-func submitIdempotent(t *testing.T, h Harness) {
-	run := NewFlowRunID()
-	first := submit(t, h, run)
-	second := submit(t, h, run)
-	if first != second {
-		t.Errorf("a second Submit for flow run %s returned %q, the first %q: a retried submission must find what the first started", run, second, first)
+func find(t *testing.T, h Harness, a dispatch.Attempt) (string, bool) {
+	t.Helper()
+	id, found, err := h.Backend.Find(ctxFor(t), jobFor(t, h, a))
+	if err != nil {
+		t.Fatalf("Find(flow run %s, attempt %s): %v", a.FlowRunID, a.Key(), err)
 	}
-	if n := h.Count(t, run); n != 1 {
-		t.Errorf("after two Submits for flow run %s the platform holds %d pieces of infrastructure, want 1", run, n)
+	if found && id == "" {
+		t.Fatalf("Find(flow run %s, attempt %s) found an empty infrastructure id", a.FlowRunID, a.Key())
+	}
+	return id, found
+}
+
+// checkAttempt fails when Status of id names another attempt than a, or
+// none: pushpool's own infrastructure must say which attempt it belongs to.
+func checkAttempt(t *testing.T, h Harness, id string, a dispatch.Attempt) {
+	t.Helper()
+	st, err := h.Backend.Status(ctxFor(t), id)
+	if err != nil {
+		t.Fatalf("Status(%s): %v", id, err)
+	}
+	if st.State != dispatch.StateNotFound && st.Attempt != a.Key() {
+		t.Errorf("Status(%s).Attempt = %q, want %q (the attempt it was started for)", id, st.Attempt, a.Key())
+	}
+}
+
+func startIdempotent(t *testing.T, h Harness) {
+	a := NewAttempt(NewFlowRunID())
+	first := start(t, h, a)
+	second := start(t, h, a)
+	if first != second {
+		t.Errorf("a second Start of attempt %s returned %q, the first %q: a retried start must find what the first started", a.Key(), second, first)
+	}
+	if n := h.Count(t, a.FlowRunID); n != 1 {
+		t.Errorf("after two Starts of one attempt of flow run %s the platform holds %d pieces of infrastructure, want 1", a.FlowRunID, n)
 	}
 	other := submit(t, h, NewFlowRunID())
 	if other == first {
@@ -150,7 +199,106 @@ func submitIdempotent(t *testing.T, h Harness) {
 		t.Fatalf("Status(%s): %v", first, err)
 	}
 	if st.State != dispatch.StatePending && st.State != dispatch.StateRunning {
-		t.Errorf("Status of a just-submitted job = %+v, want PENDING or RUNNING", st)
+		t.Errorf("Status of a just-started job = %+v, want PENDING or RUNNING", st)
+	}
+	checkAttempt(t, h, first, a)
+}
+
+// concurrentStarts: dispatchers (or a dispatcher's retries) that start one
+// attempt at the same time start one job.
+func concurrentStarts(t *testing.T, h Harness) {
+	a := NewAttempt(NewFlowRunID())
+	const n = 6
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { ids[i], errs[i] = h.Backend.Start(ctxFor(t), jobFor(t, h, a)) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("concurrent Start %d of attempt %s: %v", i, a.Key(), errs[i])
+		}
+		if ids[i] != ids[0] {
+			t.Errorf("concurrent Starts of one attempt returned %q and %q, want one id", ids[0], ids[i])
+		}
+	}
+	if c := h.Count(t, a.FlowRunID); c != 1 {
+		t.Errorf("after %d concurrent Starts of one attempt of flow run %s the platform holds %d pieces of infrastructure, want 1", n, a.FlowRunID, c)
+	}
+}
+
+// findAttempt: Find sees only the attempt's own infrastructure.
+func findAttempt(t *testing.T, h Harness) {
+	run := NewFlowRunID()
+	a := NewAttempt(run)
+	if id, found := find(t, h, a); found {
+		t.Fatalf("Find of an attempt that started nothing found %q", id)
+	}
+	id := start(t, h, a)
+	got, found := find(t, h, a)
+	if !found || got != id {
+		t.Errorf("Find after Start = %q, %v; want %q, true", got, found, id)
+	}
+	if other, found := find(t, h, NewAttempt(run)); found {
+		t.Errorf("Find of another attempt of flow run %s found %q, the first attempt's infrastructure %q: an earlier attempt's infrastructure never counts as a later one's", run, other, id)
+	}
+}
+
+// runAgain: a run that is run again (Retry, resume, reschedule) gets new
+// infrastructure, and each attempt keeps its own.
+func runAgain(t *testing.T, h Harness) {
+	run := NewFlowRunID()
+	first, second := NewAttempt(run), NewAttempt(run)
+	id1 := start(t, h, first)
+	h.Exit(t, id1, h.FailureCode)
+	waitFor(t, h, id1, func(s dispatch.Status) bool { return s.State == dispatch.StateExited })
+	id2 := start(t, h, second)
+	if id2 == id1 {
+		t.Fatalf("the second attempt of flow run %s got the first attempt's infrastructure %q: a re-run must start again", run, id1)
+	}
+	if n := h.Count(t, run); n != 2 {
+		t.Errorf("after two attempts of flow run %s the platform holds %d pieces of infrastructure, want 2", run, n)
+	}
+	if again := start(t, h, second); again != id2 {
+		t.Errorf("a repeated Start of the second attempt returned %q, want %q", again, id2)
+	}
+	st, err := h.Backend.Status(ctxFor(t), id2)
+	if err != nil {
+		t.Fatalf("Status(%s): %v", id2, err)
+	}
+	if st.State != dispatch.StatePending && st.State != dispatch.StateRunning {
+		t.Errorf("Status of the second attempt's fresh job = %+v, want PENDING or RUNNING (not the first attempt's exit)", st)
+	}
+	checkAttempt(t, h, id1, first)
+	checkAttempt(t, h, id2, second)
+	if got, found := find(t, h, first); !found || got != id1 {
+		t.Errorf("Find(first attempt) = %q, %v; want %q", got, found, id1)
+	}
+	if got, found := find(t, h, second); !found || got != id2 {
+		t.Errorf("Find(second attempt) = %q, %v; want %q", got, found, id2)
+	}
+}
+
+// startAfterAbort: a Start cut off at once (a dispatcher killed or out of
+// time while starting) leaves nothing that makes the next Start of the same
+// attempt start a second job, or wait for one that never comes.
+func startAfterAbort(t *testing.T, h Harness) {
+	a := NewAttempt(NewFlowRunID())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = h.Backend.Start(ctx, jobFor(t, h, a)) // may or may not have started it
+	begin := time.Now()
+	id := start(t, h, a)
+	if waited := time.Since(begin); waited > 30*time.Second {
+		t.Errorf("Start after an aborted Start took %s", waited)
+	}
+	if n := h.Count(t, a.FlowRunID); n != 1 {
+		t.Errorf("after an aborted and a complete Start of one attempt the platform holds %d pieces of infrastructure, want 1", n)
+	}
+	if got, found := find(t, h, a); !found || got != id {
+		t.Errorf("Find = %q, %v; want %q", got, found, id)
 	}
 }
 
@@ -228,9 +376,9 @@ func malformedID(t *testing.T, h Harness) {
 func fault(t *testing.T, h Harness, f Fault, words []string) {
 	run := NewFlowRunID()
 	h.Inject(t, f, -1)
-	_, err := h.Backend.Submit(ctxFor(t), h.Job(t, run))
+	_, err := h.Backend.Start(ctxFor(t), jobFor(t, h, NewAttempt(run)))
 	if err == nil {
-		t.Fatalf("Submit(flow run %s) with fault %s succeeded, want an error", run, f)
+		t.Fatalf("Start(flow run %s) with fault %s succeeded, want an error", run, f)
 	}
 	if got := errors.Is(err, dispatch.ErrRetryable); got != f.Retryable() {
 		t.Errorf("fault %s: errors.Is(err, ErrRetryable) = %v, want %v; error: %v", f, got, f.Retryable(), err)
@@ -246,12 +394,12 @@ func fault(t *testing.T, h Harness, f Fault, words []string) {
 func throttlingRetried(t *testing.T, h Harness) {
 	run := NewFlowRunID()
 	h.Inject(t, Throttled, 1)
-	id, err := h.Backend.Submit(ctxFor(t), h.Job(t, run))
+	id, err := h.Backend.Start(ctxFor(t), jobFor(t, h, NewAttempt(run)))
 	if err != nil {
-		t.Fatalf("Submit(flow run %s) after one throttled call: %v, want the backend to retry with backoff", run, err)
+		t.Fatalf("Start(flow run %s) after one throttled call: %v, want the backend to retry with backoff", run, err)
 	}
 	if n := h.Count(t, run); n != 1 {
-		t.Errorf("after a throttled then successful Submit the platform holds %d pieces of infrastructure for flow run %s, want 1 (id %s)", n, run, id)
+		t.Errorf("after a throttled then successful Start the platform holds %d pieces of infrastructure for flow run %s, want 1 (id %s)", n, run, id)
 	}
 }
 

@@ -40,6 +40,12 @@ type Client struct {
 	// errors retried, so a wrong URL fails at once with one clear error.
 	connected atomic.Bool
 
+	// skew is the server's clock minus ours, in nanoseconds, as the Date
+	// headers of its answers tell (see ServerTime); skewKnown says whether
+	// any answer had one.
+	skew      atomic.Int64
+	skewKnown atomic.Bool
+
 	csrfMu       sync.Mutex
 	csrfDisabled bool
 	csrfToken    string
@@ -170,6 +176,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 				return response{}, err
 			}
 		}
+		sent := time.Now()
 		resp, err := c.cfg.HTTPClient.Do(req)
 		var wait time.Duration
 		if err != nil {
@@ -186,6 +193,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 				slog.Int("attempt", attempt+1), slog.Duration("wait", wait), slog.String("error", scrubURLError(err).Error()))
 		} else {
 			c.connected.Store(true)
+			c.observeDate(resp.Header.Get("Date"), sent, time.Now())
 			data, readErr := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 			resp.Body.Close()
 			if readErr != nil {
@@ -222,6 +230,35 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		case <-t.C:
 		}
 	}
+}
+
+// observeDate updates the estimate of the server's clock from a response's
+// Date header. The header has whole seconds, truncated, so half a second is
+// added; the request's midpoint stands for when the server wrote it.
+func (c *Client) observeDate(header string, sent, received time.Time) {
+	if header == "" {
+		return
+	}
+	server, err := http.ParseTime(header)
+	if err != nil {
+		return
+	}
+	mid := sent.Add(received.Sub(sent) / 2)
+	c.skew.Store(int64(server.Add(500 * time.Millisecond).Sub(mid)))
+	c.skewKnown.Store(true)
+}
+
+// ServerTime returns the Prefect server's current time, estimated from the
+// Date headers of its latest answer (to about half a second), or the local
+// time before any answer. Ages of states, which the server timestamps, are
+// measured against it, so a dispatcher whose clock is off does not judge
+// runs too early or too late.
+func (c *Client) ServerTime() time.Time {
+	now := time.Now()
+	if !c.skewKnown.Load() {
+		return now
+	}
+	return now.Add(time.Duration(c.skew.Load()))
 }
 
 // backoff returns the delay before retry number attempt+1: base·2^attempt
