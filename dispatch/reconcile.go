@@ -130,7 +130,6 @@ func (r ReconcileResult) Count(a Action) int {
 	return countWhere(r.Runs, func(c RunCheck) bool { return c.Action == a })
 }
 
-
 // claimLifetime is the longest a dispatcher may take from proposing a claim
 // to recording its outcome.
 func claimLifetime(d Config) time.Duration { return 2*d.RecordTimeout + d.SubmitTimeout }
