@@ -79,7 +79,7 @@ func TestConformance(t *testing.T) {
 			syscall.Kill(-p, syscall.SIGKILL)
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				if err := os.Remove(b.exitPath(p)); err == nil {
+				if rec, ok := b.attemptOfPID(p); ok && os.Remove(b.path("exit", rec.Token+".json")) == nil {
 					return
 				}
 				if time.Now().After(deadline) {

@@ -29,9 +29,9 @@ const PoolType = "process"
 
 // Config configures a Backend.
 type Config struct {
-	// StateDir keeps one record per flow run, which makes Submit idempotent
+	// StateDir keeps one record per attempt, which makes Start idempotent
 	// across every dispatcher on this host that shares the directory, plus
-	// each run's output and exit code. Empty means <temp dir>/pushpool-process.
+	// each attempt's output and exit code. Empty means <temp dir>/pushpool-process.
 	StateDir string
 	// StopGrace is how long Stop waits after SIGTERM before SIGKILL. Zero
 	// means 30 seconds, as Prefect's process worker.
@@ -46,6 +46,19 @@ type Config struct {
 // Backend starts flow runs as local processes. Its infrastructure ids are
 // "<hostname>:<pid>": a process id means nothing on another host, and the
 // host part lets Status and Stop refuse to act on one.
+//
+// The state directory holds, per attempt (its Token):
+//   - attempt-<token>.json: the process started for it, written under an
+//     exclusive lock on attempt-<token>.lock that the kernel releases when its
+//     holder dies, so a dispatcher killed while starting leaves no dead end;
+//   - exit-<token>.json: how it exited, written by the dispatcher that
+//     started it;
+//   - run-<token>.log: its output; work-<token>/: its working directory when
+//     the job names none;
+//
+// and pid-<pid>.json, the attempt a pid was last started for with the
+// process's start time, so an exit is never taken from another process that
+// reused the pid.
 type Backend struct {
 	cfg      Config
 	hostname string
@@ -53,7 +66,7 @@ type Backend struct {
 	wg       sync.WaitGroup
 
 	mu      sync.Mutex
-	running map[int]string // pid → flow run id, of processes this Backend started
+	running map[int]string // pid → attempt token, of processes this Backend started
 }
 
 var _ dispatch.Backend = (*Backend)(nil)
@@ -79,63 +92,118 @@ func New(cfg Config) (*Backend, error) {
 	return &Backend{cfg: cfg, hostname: host, log: cfg.Logger, running: map[int]string{}}, nil
 }
 
-// record is what the state directory keeps about a flow run's process.
+// record is what the state directory keeps about an attempt's process.
 type record struct {
 	FlowRunID string    `json:"flow_run_id"`
+	Attempt   string    `json:"attempt"`
 	PID       int       `json:"pid"`
+	Ticks     uint64    `json:"start_ticks"`
 	Started   time.Time `json:"started"`
 }
 
-// Submit starts the job's command unless this flow run was started before,
-// in which case it returns the id of the process it started then.
-func (b *Backend) Submit(ctx context.Context, job dispatch.Job) (string, error) {
+// pidRecord maps a pid to the attempt whose process last had it.
+type pidRecord struct {
+	Token string `json:"attempt_token"`
+	Ticks uint64 `json:"start_ticks"`
+}
+
+func (b *Backend) path(kind, name string) string {
+	return filepath.Join(b.cfg.StateDir, kind+"-"+name)
+}
+
+// Start starts the job's command for job.Attempt unless that attempt was
+// started before (by this or another dispatcher on this host), in which case
+// it returns the id of that process.
+func (b *Backend) Start(ctx context.Context, job dispatch.Job) (string, error) {
+	if job.Attempt.IsZero() {
+		return "", fmt.Errorf("start flow run %s: the job names no attempt (a bug in the caller)", job.FlowRunID)
+	}
 	spec, err := parseJob(job)
 	if err != nil {
 		return "", err
 	}
-	marker := filepath.Join(b.cfg.StateDir, "run-"+job.FlowRunID+".json")
-	f, err := os.OpenFile(marker, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return b.existing(ctx, marker, job.FlowRunID)
-	}
+	token := job.Attempt.Token()
+	unlock, err := b.lock(ctx, token)
 	if err != nil {
-		return "", fmt.Errorf("record the submission of flow run %s in %s: %w", job.FlowRunID, b.cfg.StateDir, err)
+		return "", fmt.Errorf("start flow run %s: %w", job.FlowRunID, err)
 	}
-	f.Close()
-
-	pid, err := b.start(job.FlowRunID, spec)
+	defer unlock()
+	if id, found, err := b.find(token); err != nil || found {
+		return id, err
+	}
+	pid, ticks, err := b.start(job.FlowRunID, token, spec)
 	if err != nil {
-		os.Remove(marker) // nothing started: a retry may try again
 		return "", err
 	}
-	data, _ := json.Marshal(record{FlowRunID: job.FlowRunID, PID: pid, Started: time.Now().UTC()})
-	if err := writeFileAtomic(marker, data); err != nil {
+	if err := b.remember(record{FlowRunID: job.FlowRunID, Attempt: job.Attempt.Key(), PID: pid, Ticks: ticks, Started: time.Now().UTC()}, token); err != nil {
 		return "", fmt.Errorf("record process %d of flow run %s: %w", pid, job.FlowRunID, err)
 	}
 	return b.id(pid), nil
 }
 
-// existing returns the id recorded for a run another Submit call started,
-// waiting briefly for a submission still under way.
-func (b *Backend) existing(ctx context.Context, marker, flowRunID string) (string, error) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		data, err := os.ReadFile(marker)
-		if err != nil {
-			return "", fmt.Errorf("read the submission record of flow run %s: %w", flowRunID, err)
-		}
+// Find returns the process started for job.Attempt on this host: the one
+// recorded for it, or, when its dispatcher died before recording it, a live
+// process whose environment names the attempt. Processes on other hosts are
+// not seen.
+func (b *Backend) Find(ctx context.Context, job dispatch.Job) (string, bool, error) {
+	return b.find(job.Attempt.Token())
+}
+
+func (b *Backend) find(token string) (string, bool, error) {
+	data, err := os.ReadFile(b.path("attempt", token+".json"))
+	switch {
+	case err == nil:
 		var rec record
-		if len(data) > 0 && json.Unmarshal(data, &rec) == nil && rec.PID > 0 {
-			return b.id(rec.PID), nil
+		if err := json.Unmarshal(data, &rec); err != nil || rec.PID <= 0 {
+			return "", false, fmt.Errorf("read the record of attempt %s in %s: it is damaged (%v); remove it to start the attempt again", token, b.cfg.StateDir, err)
 		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("flow run %s is being submitted by another dispatcher on this host, which has not recorded a process after 10s; if it died, remove %s and dispatch again: %w",
-				flowRunID, marker, dispatch.ErrRetryable)
+		return b.id(rec.PID), true, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return "", false, fmt.Errorf("read the record of attempt %s: %w", token, err)
+	}
+	// A dispatcher killed between starting the process and recording it
+	// leaves a live process whose environment names the attempt.
+	if pid, ticks, ok := processWithEnv(dispatch.EnvAttempt + "=" + token); ok {
+		flowRunID, key, _ := dispatch.ParseToken(token)
+		if err := b.remember(record{FlowRunID: flowRunID, Attempt: key, PID: pid, Ticks: ticks, Started: time.Now().UTC()}, token); err != nil {
+			return "", false, fmt.Errorf("record process %d of attempt %s: %w", pid, token, err)
+		}
+		return b.id(pid), true, nil
+	}
+	return "", false, nil
+}
+
+// remember writes an attempt's record and its pid's.
+func (b *Backend) remember(rec record, token string) error {
+	data, _ := json.Marshal(pidRecord{Token: token, Ticks: rec.Ticks})
+	if err := writeFileAtomic(b.path("pid", strconv.Itoa(rec.PID)+".json"), data); err != nil {
+		return err
+	}
+	data, _ = json.Marshal(rec)
+	return writeFileAtomic(b.path("attempt", token+".json"), data)
+}
+
+// lock takes the attempt's exclusive lock, waiting for another holder as
+// long as ctx allows. The kernel releases it when its holder dies.
+func (b *Backend) lock(ctx context.Context, token string) (func(), error) {
+	f, err := os.OpenFile(b.path("attempt", token+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open the lock of attempt %s in %s: %w", token, b.cfg.StateDir, err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock attempt %s: %w", token, err)
 		}
 		select {
 		case <-ctx.Done():
-			return "", context.Cause(ctx)
-		case <-time.After(50 * time.Millisecond):
+			f.Close()
+			return nil, fmt.Errorf("wait for another dispatcher starting attempt %s on this host: %w", token, context.Cause(ctx))
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -188,6 +256,9 @@ func parseJob(job dispatch.Job) (jobSpec, error) {
 			}
 		}
 	}
+	if !job.Attempt.IsZero() {
+		env[dispatch.EnvAttempt] = job.Attempt.Token()
+	}
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)
@@ -200,17 +271,17 @@ func parseJob(job dispatch.Job) (jobSpec, error) {
 }
 
 // start launches the process in its own process group and records its exit.
-func (b *Backend) start(flowRunID string, spec jobSpec) (int, error) {
+func (b *Backend) start(flowRunID, token string, spec jobSpec) (pid int, ticks uint64, err error) {
 	workingDir := spec.workingDir
 	if workingDir == "" {
-		workingDir = filepath.Join(b.cfg.StateDir, "work-"+flowRunID)
+		workingDir = b.path("work", token)
 		if err := os.MkdirAll(workingDir, 0o700); err != nil {
-			return 0, fmt.Errorf("create a working directory for flow run %s: %w", flowRunID, err)
+			return 0, 0, fmt.Errorf("create a working directory for flow run %s: %w", flowRunID, err)
 		}
 	}
-	logFile, err := os.OpenFile(filepath.Join(b.cfg.StateDir, "run-"+flowRunID+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logFile, err := os.OpenFile(b.path("run", token+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return 0, fmt.Errorf("create the output file of flow run %s: %w", flowRunID, err)
+		return 0, 0, fmt.Errorf("create the output file of flow run %s: %w", flowRunID, err)
 	}
 	var out io.Writer = logFile
 	if spec.stream && b.cfg.Output != nil {
@@ -219,7 +290,7 @@ func (b *Backend) start(flowRunID string, spec jobSpec) (int, error) {
 	path, err := lookPath(spec.argv[0], spec.env)
 	if err != nil {
 		logFile.Close()
-		return 0, fmt.Errorf("command %q of flow run %s is not found on this host's PATH: install it or set the command job variable: %w", spec.argv[0], flowRunID, err)
+		return 0, 0, fmt.Errorf("command %q of flow run %s is not found on this host's PATH: install it or set the command job variable: %w", spec.argv[0], flowRunID, err)
 	}
 	cmd := exec.Command(path, spec.argv[1:]...)
 	cmd.Args[0] = spec.argv[0]
@@ -229,12 +300,13 @@ func (b *Backend) start(flowRunID string, spec jobSpec) (int, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return 0, fmt.Errorf("start the process of flow run %s: %w", flowRunID, err)
+		return 0, 0, fmt.Errorf("start the process of flow run %s: %w", flowRunID, err)
 	}
-	pid := cmd.Process.Pid
-	b.log.Info("process started", slog.String("flow_run_id", flowRunID), slog.Int("pid", pid))
+	pid = cmd.Process.Pid
+	ticks, _ = startTicks(pid)
+	b.log.Info("process started", slog.String("flow_run_id", flowRunID), slog.String("attempt", token), slog.Int("pid", pid))
 	b.mu.Lock()
-	b.running[pid] = flowRunID
+	b.running[pid] = token
 	b.mu.Unlock()
 	b.wg.Go(func() {
 		err := cmd.Wait()
@@ -244,12 +316,12 @@ func (b *Backend) start(flowRunID string, spec jobSpec) (int, error) {
 		logFile.Close()
 		code, reason := exitCode(cmd.ProcessState, err)
 		data, _ := json.Marshal(exitRecord{FlowRunID: flowRunID, ExitCode: code, Reason: reason, ExitedAt: time.Now().UTC()})
-		if err := writeFileAtomic(b.exitPath(pid), data); err != nil {
+		if err := writeFileAtomic(b.path("exit", token+".json"), data); err != nil {
 			b.log.Error("could not record the exit of a process", slog.String("flow_run_id", flowRunID), slog.Int("pid", pid), slog.String("error", err.Error()))
 		}
-		b.log.Info("process exited", slog.String("flow_run_id", flowRunID), slog.Int("pid", pid), slog.Int("exit_code", code))
+		b.log.Info("process exited", slog.String("flow_run_id", flowRunID), slog.String("attempt", token), slog.Int("pid", pid), slog.Int("exit_code", code))
 	})
-	return pid, nil
+	return pid, ticks, nil
 }
 
 // Wait blocks until every process this Backend started has exited and its
@@ -303,8 +375,19 @@ func exitCode(ps *os.ProcessState, waitErr error) (int, string) {
 
 func (b *Backend) id(pid int) string { return b.hostname + ":" + strconv.Itoa(pid) }
 
-func (b *Backend) exitPath(pid int) string {
-	return filepath.Join(b.cfg.StateDir, "exit-"+strconv.Itoa(pid)+".json")
+// attemptOfPID returns the token of the attempt whose process last had
+// pid, and that process's start time; ok is false when no dispatcher on this
+// host started a process with that pid.
+func (b *Backend) attemptOfPID(pid int) (pidRecord, bool) {
+	data, err := os.ReadFile(b.path("pid", strconv.Itoa(pid)+".json"))
+	if err != nil {
+		return pidRecord{}, false
+	}
+	var rec pidRecord
+	if json.Unmarshal(data, &rec) != nil || rec.Token == "" {
+		return pidRecord{}, false
+	}
+	return rec, true
 }
 
 // parseID splits "<hostname>:<pid>" and refuses other hosts' processes.
@@ -320,23 +403,36 @@ func (b *Backend) parseID(id string) (int, error) {
 	return pid, nil
 }
 
-// Status reports whether the process runs, how it exited, or that it is gone.
+// Status reports whether the process runs, how it exited, or that it is
+// gone, and the attempt it was started for.
 func (b *Backend) Status(ctx context.Context, id string) (dispatch.Status, error) {
 	pid, err := b.parseID(id)
 	if err != nil {
 		return dispatch.Status{}, err
 	}
-	if data, err := os.ReadFile(b.exitPath(pid)); err == nil {
-		var rec exitRecord
-		if err := json.Unmarshal(data, &rec); err != nil {
+	rec, known := b.attemptOfPID(pid)
+	if !known {
+		// Not started by a dispatcher on this host (or by a version before
+		// attempts): only whether it lives can be told.
+		if alive(pid) {
+			return dispatch.Status{State: dispatch.StateRunning}, nil
+		}
+		return dispatch.Status{State: dispatch.StateNotFound, Reason: "the process is gone and no dispatcher on this host started it"}, nil
+	}
+	_, key, _ := dispatch.ParseToken(rec.Token)
+	if data, err := os.ReadFile(b.path("exit", rec.Token+".json")); err == nil {
+		var ex exitRecord
+		if err := json.Unmarshal(data, &ex); err != nil {
 			return dispatch.Status{}, fmt.Errorf("read the exit record of process %s: %w", id, err)
 		}
-		return dispatch.Status{State: dispatch.StateExited, ExitCode: rec.ExitCode, Reason: rec.Reason, ExitedAt: rec.ExitedAt}, nil
+		return dispatch.Status{State: dispatch.StateExited, ExitCode: ex.ExitCode, Reason: ex.Reason, ExitedAt: ex.ExitedAt, Attempt: key}, nil
 	}
 	if alive(pid) {
-		return dispatch.Status{State: dispatch.StateRunning}, nil
+		if ticks, ok := startTicks(pid); !ok || rec.Ticks == 0 || ticks == rec.Ticks {
+			return dispatch.Status{State: dispatch.StateRunning, Attempt: key}, nil
+		}
 	}
-	return dispatch.Status{State: dispatch.StateNotFound, Reason: "the process is gone and no dispatcher on this host recorded its exit"}, nil
+	return dispatch.Status{State: dispatch.StateNotFound, Attempt: key, Reason: "the process is gone and no dispatcher on this host recorded its exit"}, nil
 }
 
 // Stop sends SIGTERM (and SIGCONT, for a frozen process) to the process
@@ -370,6 +466,54 @@ func (b *Backend) Stop(ctx context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+// startTicks returns the start time of process pid in clock ticks since
+// boot (field 22 of /proc/<pid>/stat), which tells a process from a later one
+// that reused its pid.
+func startTicks(pid int) (uint64, bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return 0, false
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	// fields[0] is field 3 (state); field 22 is fields[19].
+	if len(fields) < 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(fields[19], 10, 64)
+	return n, err == nil
+}
+
+// processWithEnv finds a live process group leader whose environment holds
+// the entry kv, as a job of this backend carries its attempt.
+func processWithEnv(kv string) (pid int, ticks uint64, ok bool) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil || !strings.Contains("\x00"+string(data)+"\x00", "\x00"+kv+"\x00") {
+			continue
+		}
+		n, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil || !alive(n) || syscallGetpgid(n) != n {
+			continue
+		}
+		t, _ := startTicks(n)
+		return n, t, true
+	}
+	return 0, 0, false
+}
+
+func syscallGetpgid(pid int) int {
+	g, err := syscall.Getpgid(pid)
+	if err != nil {
+		return -1
+	}
+	return g
 }
 
 // alive reports whether pid is a live (not zombie) process.

@@ -2,7 +2,9 @@ package process_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,7 +28,7 @@ func newBackend(t *testing.T, dir string) *process.Backend {
 }
 
 func job(id, command string, env map[string]any) dispatch.Job {
-	return dispatch.Job{FlowRunID: id, WorkPool: "p", WorkPoolType: process.PoolType,
+	return dispatch.Job{FlowRunID: id, Attempt: dispatch.Attempt{FlowRunID: id, ClaimID: "claim-1"}, WorkPool: "p", WorkPoolType: process.PoolType,
 		Configuration: map[string]any{"command": command, "env": env, "stream_output": false}}
 }
 
@@ -51,19 +53,19 @@ func waitExited(t *testing.T, b *process.Backend, id string) dispatch.Status {
 	}
 }
 
-func TestBackend_Submit_isIdempotentPerFlowRun(t *testing.T) {
+func TestBackend_Start_isIdempotentPerAttemptAcrossDispatchers(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	starts := filepath.Join(dir, "starts")
-	// Four dispatchers on one host share the state directory and submit the
-	// same run at once.
+	// Four dispatchers on one host share the state directory and start the
+	// same attempt at once.
 	backends := []*process.Backend{newBackend(t, dir), newBackend(t, dir), newBackend(t, dir), newBackend(t, dir)}
 	j := job("0b6a2d5e-run", `sh -c 'echo started >> "$STARTS"'`, map[string]any{"STARTS": starts})
 	ids := make([]string, len(backends)*2)
 	var wg sync.WaitGroup
 	for i := range ids {
 		wg.Go(func() {
-			id, err := backends[i%len(backends)].Submit(t.Context(), j)
+			id, err := backends[i%len(backends)].Start(t.Context(), j)
 			if err != nil {
 				t.Errorf("submit %d: %v", i, err)
 			}
@@ -101,7 +103,7 @@ func TestBackend_Status(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, t.TempDir())
-			id, err := b.Submit(t.Context(), job("run-"+tt.name, tt.command, nil))
+			id, err := b.Start(t.Context(), job("run-"+tt.name, tt.command, nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +126,7 @@ func TestBackend_Stop(t *testing.T) {
 	t.Parallel()
 	b := newBackend(t, t.TempDir())
 	// The child ignores nothing; its own child must go too (process group).
-	id, err := b.Submit(t.Context(), job("run-stop", "sh -c 'sleep 60 & sleep 60; wait'", nil))
+	id, err := b.Start(t.Context(), job("run-stop", "sh -c 'sleep 60 & sleep 60; wait'", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +158,7 @@ func TestBackend_unknownInfrastructure(t *testing.T) {
 	}
 }
 
-func TestBackend_Submit_badJobs(t *testing.T) {
+func TestBackend_Start_badJobs(t *testing.T) {
 	t.Parallel()
 	b := newBackend(t, t.TempDir())
 	tests := []struct {
@@ -170,13 +172,89 @@ func TestBackend_Submit_badJobs(t *testing.T) {
 		{"missing working dir", map[string]any{"command": "true", "working_dir": "/no/such/dir"}, "working_dir"},
 	}
 	for _, tt := range tests {
-		_, err := b.Submit(t.Context(), dispatch.Job{FlowRunID: "run-" + strings.ReplaceAll(tt.name, " ", "-"), Configuration: tt.cfg})
+		j := job("run-"+strings.ReplaceAll(tt.name, " ", "-"), "", nil)
+		j.Configuration = tt.cfg
+		_, err := b.Start(t.Context(), j)
 		if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "run-") {
 			t.Errorf("%s: err = %v, want one naming the flow run and %q", tt.name, err, tt.wantErr)
 		}
 	}
 	// A failed start leaves nothing behind: a corrected retry starts the run.
-	if _, err := b.Submit(t.Context(), dispatch.Job{FlowRunID: "run-missing-binary", Configuration: map[string]any{"command": "true"}}); err != nil {
+	if _, err := b.Start(t.Context(), job("run-missing-binary", "true", nil)); err != nil {
 		t.Errorf("retry after a failed start: %v", err)
+	}
+}
+
+// TestBackend_Start_afterAKilledDispatcher: a dispatcher killed while it
+// started an attempt — holding the attempt's lock, or after starting the
+// process but before recording it — leaves neither a dead end nor room for a
+// second process.
+func TestBackend_Start_afterAKilledDispatcher(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b := newBackend(t, dir)
+	j := job("7c1e0f3a-killed", "sleep 30", nil)
+	token := j.Attempt.Token()
+
+	// The killed dispatcher held the lock (flock -o holds it in its own
+	// process only): the kernel released it with its process, so the next
+	// Start goes on at once.
+	holder := exec.Command("flock", "-o", filepath.Join(dir, "attempt-"+token+".lock"), "sleep", "2")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	holder.Process.Kill()
+	holder.Wait()
+
+	// ...and it had started the job's process without recording it: the job
+	// carries its attempt in its environment, and Start finds it.
+	orphan := exec.Command("sleep", "30")
+	orphan.Env = append(os.Environ(), dispatch.EnvAttempt+"="+token)
+	orphan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := orphan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { orphan.Process.Kill(); orphan.Wait() })
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	id, err := b.Start(ctx, j)
+	if err != nil {
+		t.Fatalf("Start after a killed dispatcher: %v", err)
+	}
+	if want := ":" + strconv.Itoa(orphan.Process.Pid); !strings.HasSuffix(id, want) {
+		t.Errorf("Start = %s, want the orphaned process (pid %d) instead of a second one", id, orphan.Process.Pid)
+	}
+	if st, err := b.Status(t.Context(), id); err != nil || st.State != dispatch.StateRunning || st.Attempt != j.Attempt.Key() {
+		t.Errorf("Status(%s) = %+v, %v; want RUNNING for attempt %s", id, st, err, j.Attempt.Key())
+	}
+}
+
+// TestBackend_Status_pidReused: an exit or a liveness is never taken from
+// another process that got the same pid later.
+func TestBackend_Status_pidReused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b := newBackend(t, dir)
+	id, err := b.Start(t.Context(), job("2d4f6a8c-reused", "true", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, b, id)
+	// A later attempt's process got the same pid and is still running: the
+	// pid's record now names that attempt, whose process started later.
+	self := os.Getpid()
+	data := fmt.Sprintf(`{"attempt_token":"2d4f6a8c-other-%s","start_ticks":1}`, "0123abcd")
+	if err := os.WriteFile(filepath.Join(dir, "pid-"+strconv.Itoa(self)+".json"), []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	st, err := b.Status(t.Context(), host+":"+strconv.Itoa(self))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != dispatch.StateNotFound || st.Attempt != "0123abcd" {
+		t.Errorf("Status of a pid now held by a process that started at another time = %+v; want NOT_FOUND for attempt 0123abcd", st)
 	}
 }
