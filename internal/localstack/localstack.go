@@ -1,7 +1,8 @@
 // Package localstack starts the real peers pushpool is tested and demonstrated
-// against — a Prefect server today — on 127.0.0.1, from the pinned virtualenv
-// that infra/local/stack.sh maintains. Every server gets a fresh temporary
-// database and is stopped with its whole process group.
+// against — a Prefect server (on SQLite or PostgreSQL), moto and Azurite — on
+// 127.0.0.1, from the pinned virtualenv that infra/local/stack.sh maintains.
+// Every server gets a fresh temporary database and is stopped with its whole
+// process group.
 package localstack
 
 import (
@@ -70,6 +71,33 @@ type PrefectOptions struct {
 	Env map[string]string
 	// StartTimeout bounds the wait for /api/health. Zero means 90 seconds.
 	StartTimeout time.Duration
+	// Database is the SQLAlchemy connection URL of the server's database,
+	// such as Postgres.DSN(). Empty means a fresh SQLite file in the
+	// server's directory. A postgresql+asyncpg URL also brings the pool
+	// and timeout settings of PostgresServerEnv; Env overrides any of them.
+	Database string
+}
+
+// PostgresServerEnv returns the settings of a Prefect server on the
+// PostgreSQL database at url (a postgresql+asyncpg URL) that is meant to
+// take load from many concurrent clients: a larger SQLAlchemy pool than
+// Prefect's 5+10, a longer wait for a pooled connection, and an HTTP
+// keep-alive longer than Go clients' idle timeout so the server never
+// closes a connection a client is about to reuse. The names are those of
+// Prefect 3.9's settings models (prefect/settings/models/server).
+func PostgresServerEnv(url string) map[string]string {
+	return map[string]string{
+		"PREFECT_API_DATABASE_CONNECTION_URL": url,
+		// Per engine; a server process holds a few engines, so 300
+		// max_connections serve several servers at their peak.
+		"PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE":    "20",
+		"PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW": "40",
+		"PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_TIMEOUT": "60",
+		"PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT":      "30",
+		// uvicorn's default is 5s; Go's http.Transport keeps idle
+		// connections for 90s.
+		"PREFECT_SERVER_API_KEEPALIVE_TIMEOUT": "120",
+	}
 }
 
 // Prefect is a running Prefect server.
@@ -80,6 +108,9 @@ type Prefect struct {
 	Version string
 	// Venv is the virtualenv the server runs from; its bin/ holds python and prefect.
 	Venv string
+	// Postgres is the database server StartPrefectOnPostgres started for
+	// this server, stopped with it; nil otherwise.
+	Postgres *Postgres
 
 	dir     string
 	cmd     *exec.Cmd
@@ -160,7 +191,16 @@ func startPrefectOnce(ctx context.Context, venv string, opts PrefectOptions) (*P
 	// Pdeathsig: a test binary killed by its timeout never calls Stop; the
 	// server must not outlive it and load the machine.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Env = ServerEnv(dir, opts.Env)
+	env := map[string]string{}
+	if strings.HasPrefix(opts.Database, "postgresql") {
+		env = PostgresServerEnv(opts.Database)
+	} else if opts.Database != "" {
+		env["PREFECT_API_DATABASE_CONNECTION_URL"] = opts.Database
+	}
+	for k, v := range opts.Env {
+		env[k] = v
+	}
+	cmd.Env = ServerEnv(dir, env)
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start prefect server: %w", err)
@@ -211,12 +251,36 @@ func (p *Prefect) LogTail(n int) string {
 }
 
 // Stop terminates the server and every process it started, then removes its
-// database. It is safe to call more than once.
+// database: its SQLite file, or the PostgreSQL server StartPrefectOnPostgres
+// started. It is safe to call more than once.
 func (p *Prefect) Stop() error {
 	p.stop.Do(func() {
 		p.stopErr = stopGroup(p.cmd, p.done, p.dir, "prefect server", 15*time.Second)
+		if p.Postgres != nil {
+			p.stopErr = errors.Join(p.stopErr, p.Postgres.Stop())
+		}
 	})
 	return p.stopErr
+}
+
+// StartPrefectOnPostgres starts a throwaway PostgreSQL server (StartPostgres
+// with pg) and a Prefect server on its database (StartPrefect with
+// opts.Database set to its DSN), as the chaos and benchmark harnesses need:
+// SQLite serializes writes and answers 503 under many concurrent clients.
+// The returned server's Postgres field holds the database server; the
+// caller must call Stop, which stops both.
+func StartPrefectOnPostgres(ctx context.Context, opts PrefectOptions, pg PostgresOptions) (*Prefect, error) {
+	db, err := StartPostgres(ctx, pg)
+	if err != nil {
+		return nil, err
+	}
+	opts.Database = db.DSN()
+	p, err := StartPrefect(ctx, opts)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("start a Prefect server on %s: %w", db.Version, err), db.Stop())
+	}
+	p.Postgres = db
+	return p, nil
 }
 
 func freePort() (int, error) {

@@ -15,24 +15,35 @@ import (
 // the process cmd exits (done closes) or timeout passes. what names the
 // server in errors.
 func waitServing(ctx context.Context, what, url string, ok func(status int) bool, cmd *exec.Cmd, done <-chan struct{}, timeout time.Duration) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	return waitReady(ctx, what, url, func(ctx context.Context) bool {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return ok(resp.StatusCode)
+	}, cmd, done, timeout)
+}
+
+// waitReady calls ready every 100ms until it reports true, the process cmd
+// exits (done closes) or timeout passes. what names the server and target
+// what it is waited on (a URL, an address) in errors.
+func waitReady(ctx context.Context, what, target string, ready func(context.Context) bool, cmd *exec.Cmd, done <-chan struct{}, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if ok(resp.StatusCode) {
-				return nil
-			}
+		if ready(ctx) {
+			return nil
 		}
 		select {
 		case <-done:
 			return fmt.Errorf("%s exited before it answered (%v)", what, cmd.ProcessState)
 		case <-ctx.Done():
-			return fmt.Errorf("%s did not answer %s within %s: %w", what, url, timeout, ctx.Err())
+			return fmt.Errorf("%s did not answer %s within %s: %w", what, target, timeout, ctx.Err())
 		case <-tick.C:
 		}
 	}
