@@ -17,14 +17,29 @@ import (
 //		os.Exit(localstack.RunTestsWithPrefect(m, localstack.PrefectOptions{}, func(p *localstack.Prefect) { srv = p }))
 //	}
 func RunTestsWithPrefect(m *testing.M, opts PrefectOptions, use func(*Prefect)) int {
-	p, err := StartPrefect(context.Background(), opts)
+	return runTestsWith(m, func(ctx context.Context) (*Prefect, error) { return StartPrefect(ctx, opts) }, use)
+}
+
+// RunTestsWithPrefectOnPostgres is RunTestsWithPrefect with the server on a
+// throwaway PostgreSQL database (StartPrefectOnPostgres), for packages whose
+// tests load the server with many concurrent clients.
+func RunTestsWithPrefectOnPostgres(m *testing.M, opts PrefectOptions, pg PostgresOptions, use func(*Prefect)) int {
+	return runTestsWith(m, func(ctx context.Context) (*Prefect, error) { return StartPrefectOnPostgres(ctx, opts, pg) }, use)
+}
+
+func runTestsWith(m *testing.M, start func(context.Context) (*Prefect, error), use func(*Prefect)) int {
+	p, err := start(context.Background())
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: the integration tests need a real Prefect server and it did not start: %v\n", err)
 		fmt.Fprintln(os.Stderr, "Fix: run `infra/local/stack.sh venv` to see the install output, or `make test` which prepares everything.")
 		return 1
 	}
 	// The line below is what `make test` shows to prove which server the tests used.
-	fmt.Printf("pushpool-env: Prefect %s server at %s\n", p.Version, p.URL)
+	if p.Postgres != nil {
+		fmt.Printf("pushpool-env: Prefect %s server at %s on %s\n", p.Version, p.URL, p.Postgres.Version)
+	} else {
+		fmt.Printf("pushpool-env: Prefect %s server at %s\n", p.Version, p.URL)
+	}
 	use(p)
 	code := m.Run()
 	if err := p.Stop(); err != nil {
