@@ -19,9 +19,10 @@ import (
 // Prefect, not a platform.
 type noopBackend struct{}
 
-func (noopBackend) Submit(_ context.Context, job dispatch.Job) (string, error) {
-	return "noop:" + job.FlowRunID, nil
+func (noopBackend) Start(_ context.Context, job dispatch.Job) (string, error) {
+	return "noop:" + job.Attempt.Token(), nil
 }
+func (noopBackend) Find(context.Context, dispatch.Job) (string, bool, error) { return "", false, nil }
 func (noopBackend) Status(context.Context, string) (dispatch.Status, error) {
 	return dispatch.Status{State: dispatch.StateRunning}, nil
 }

@@ -457,9 +457,9 @@ type cancellingBackend struct {
 	cancel context.CancelFunc
 }
 
-func (c *cancellingBackend) Submit(ctx context.Context, job dispatch.Job) (string, error) {
+func (c *cancellingBackend) Start(ctx context.Context, job dispatch.Job) (string, error) {
 	c.once.Do(c.cancel)
-	return c.Backend.Submit(ctx, job)
+	return c.Backend.Start(ctx, job)
 }
 
 func TestDispatcher_RunOnce_contextEndingMidPassLeavesNoClaimUnrecorded(t *testing.T) {
@@ -560,7 +560,7 @@ type slowBackend struct {
 	first sync.Once
 }
 
-func (s *slowBackend) Submit(ctx context.Context, job dispatch.Job) (string, error) {
+func (s *slowBackend) Start(ctx context.Context, job dispatch.Job) (string, error) {
 	stuck := false
 	s.first.Do(func() { stuck = true })
 	if stuck {
@@ -572,7 +572,7 @@ func (s *slowBackend) Submit(ctx context.Context, job dispatch.Job) (string, err
 	case <-ctx.Done():
 		return "", fmt.Errorf("submit flow run %s: %w", job.FlowRunID, context.Cause(ctx))
 	}
-	return s.Backend.Submit(ctx, job)
+	return s.Backend.Start(ctx, job)
 }
 
 // TestDispatcher_RunOnce_invocationDeadline: a cloud function's context
@@ -617,7 +617,7 @@ func TestDispatcher_RunOnce_invocationDeadline(t *testing.T) {
 		switch {
 		case r.InfrastructurePID != nil:
 			recorded++
-		case *r.StateType == prefect.StateScheduled && strings.Contains(e.logs(id), "invocation deadline"):
+		case *r.StateType == prefect.StateScheduled && strings.Contains(e.logs(id), "time running out"):
 			requeued++
 		case *r.StateType == prefect.StateScheduled:
 			untouched++

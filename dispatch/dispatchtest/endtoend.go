@@ -44,12 +44,13 @@ type Dispatched struct {
 }
 
 // RunEndToEnd creates a pool, a deployment and a due run, runs a dispatch
-// pass and checks that the run was claimed, submitted and its
+// pass and checks that the run was claimed, started and its
 // infrastructure_pid recorded in the backend's format. It then simulates a
-// dispatcher that died after submitting but before recording (the run back
-// in Scheduled without a pid, as the reconciler leaves an abandoned claim),
-// runs a second pass and checks that it found the same infrastructure
-// instead of starting a second.
+// dispatcher that died after starting the job but before recording it (the
+// run Pending without a pid): a reconcile pass past the claim timeout must
+// find the attempt's infrastructure and record it, starting nothing. Last,
+// it runs the run again as the UI's Retry does (Crashed, then forced back to
+// Scheduled) and checks that the next pass starts new infrastructure.
 func RunEndToEnd(t *testing.T, e EndToEnd) Dispatched {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -77,10 +78,11 @@ func RunEndToEnd(t *testing.T, e EndToEnd) Dispatched {
 	if err != nil {
 		t.Fatalf("create a due flow run: %v", err)
 	}
-	d, err := dispatch.New(dispatch.Config{
+	cfg := dispatch.Config{
 		WorkerName:  "pushpool-e2e",
 		SettingsEnv: map[string]string{"PREFECT_API_URL": "http://127.0.0.1:4200/api"},
-	}, e.API, e.Backend, nil)
+	}
+	d, err := dispatch.New(cfg, e.API, e.Backend, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,26 +95,62 @@ func RunEndToEnd(t *testing.T, e EndToEnd) Dispatched {
 		t.Fatalf("after the first pass the platform holds %d pieces of infrastructure for flow run %s, want 1", n, run.ID)
 	}
 
-	// The dispatcher "died" after Submit, before recording the pid: the run
-	// is back in Scheduled with no pid, as the reconciler leaves it.
+	// The dispatcher "died" after Start, before recording the pid: the run
+	// is Pending with no pid. A reconciler whose clock is past the claim
+	// timeout finds the attempt's infrastructure and records it.
 	empty := ""
 	if err := e.API.UpdateFlowRun(ctx, run.ID, prefect.FlowRunUpdate{InfrastructurePID: &empty}); err != nil {
 		t.Fatalf("clear the infrastructure_pid of flow run %s: %v", run.ID, err)
 	}
-	again := time.Now().UTC()
-	if _, err := e.API.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StateScheduled, Name: "Scheduled",
-		StateDetails: prefect.StateDetails{ScheduledTime: &again}}, true); err != nil {
-		t.Fatalf("put flow run %s back in Scheduled: %v", run.ID, err)
+	later := cfg
+	later.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	dl, err := dispatch.New(later, e.API, e.Backend, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	second := pass(ctx, t, e.API, d, pool, run.ID)
-	if second != first {
-		t.Errorf("the resubmission of flow run %s recorded %q, the first submission %q: a resubmission must find what the first started", run.ID, second, first)
+	rec, err := dispatch.NewReconciler(dl, dispatch.ReconcileConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rres, err := rec.RunOnce(ctx, pool)
+	if err != nil {
+		t.Fatalf("reconcile pool %s: %v", pool, err)
+	}
+	if rres.Count(dispatch.ActionRecorded) != 1 {
+		t.Fatalf("reconcile of a run whose pid was not recorded = %+v; want its infrastructure found and recorded", rres)
+	}
+	got, err := e.API.ReadFlowRun(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.InfrastructurePID == nil || *got.InfrastructurePID != first {
+		t.Errorf("after recovery flow run %s records %v, want the first attempt's %q", run.ID, got.InfrastructurePID, first)
 	}
 	if n := e.Count(t, run.ID); n != 1 {
-		t.Errorf("after a resubmission the platform holds %d pieces of infrastructure for flow run %s, want 1", n, run.ID)
+		t.Errorf("after recovery the platform holds %d pieces of infrastructure for flow run %s, want 1", n, run.ID)
+	}
+
+	// Retry, as the UI does it: the run crashed, then is forced back to
+	// Scheduled. It is a new attempt and gets new infrastructure.
+	for _, st := range []prefect.StateCreate{
+		{Type: prefect.StateCrashed, Name: "Crashed", Message: "e2e: the first attempt crashed"},
+		{Type: prefect.StateScheduled, Name: "AwaitingRetry", StateDetails: prefect.StateDetails{ScheduledTime: ptr(time.Now().UTC())}},
+	} {
+		if _, err := e.API.SetFlowRunState(ctx, run.ID, st, true); err != nil {
+			t.Fatalf("set flow run %s %s: %v", run.ID, st.Type, err)
+		}
+	}
+	second := pass(ctx, t, e.API, d, pool, run.ID)
+	if second == first {
+		t.Errorf("the retried flow run %s recorded the first attempt's infrastructure %q: a run that is run again must start again", run.ID, first)
+	}
+	if n := e.Count(t, run.ID); n != 2 {
+		t.Errorf("after a retry the platform holds %d pieces of infrastructure for flow run %s, want 2", n, run.ID)
 	}
 	return Dispatched{Dispatcher: d, Pool: pool, FlowRunID: run.ID, InfrastructureID: second}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // pass runs one dispatch pass that must submit flowRunID, and returns the
 // infrastructure_pid Prefect recorded for it.
