@@ -4,10 +4,12 @@
 // cloud.google.com/go/run/apiv2 clients can be tested against it. No fake
 // ships with the library; this one implements only what pushpool's Cloud Run
 // backend calls, with the semantics the real service documents: jobs are
-// created through an operation and become Ready, running a job starts an
-// execution, names follow Cloud Run's rules, and missing resources are
-// NotFound. Its Go methods are the test controls: finish or forget an
-// execution, inject gRPC errors, count what exists.
+// created through an operation and become Ready, a job created with a
+// start_execution_token starts its execution <job>-<token> as it becomes
+// Ready, running a job starts an execution, names follow Cloud Run's rules,
+// an existing name is AlreadyExists and missing resources are NotFound. Its
+// Go methods are the test controls: finish or forget an execution, inject
+// gRPC errors, count what exists.
 package cloudrunfake
 
 import (
@@ -365,6 +367,7 @@ var (
 	parentRe  = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+$`)
 	jobRe     = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/jobs/[^/]+$`)
 	execRe    = regexp.MustCompile(`^projects/[^/]+/locations/[^/]+/jobs/[^/]+/executions/[^/]+$`)
+	tokenRe   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	lowerAlnu = "abcdefghijklmnopqrstuvwxyz0123456789"
 )
 
@@ -487,6 +490,9 @@ func (js jobsServer) CreateJob(_ context.Context, req *runpb.CreateJobRequest) (
 			return nil, badRequest(fmt.Sprintf("job.template.template.containers[%d].image", i), "Container image is required.")
 		}
 	}
+	if err := checkExecutionToken(req.JobId, in); err != nil {
+		return nil, err
+	}
 	name := req.Parent + "/jobs/" + req.JobId
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -524,7 +530,43 @@ func (js jobsServer) CreateJob(_ context.Context, req *runpb.CreateJobRequest) (
 	j.TerminalCondition = ready
 	j.Conditions = nil
 	s.jobs[name] = j
+	if ready.State == runpb.Condition_CONDITION_SUCCEEDED {
+		s.becameReady(j)
+	}
 	return s.newOp(req.Parent, ref), nil
+}
+
+// checkExecutionToken checks a start_execution_token as Cloud Run does: the
+// execution it names, <job id>-<token>, must be a valid name, and the job id
+// and the token together fewer than 63 characters. run_execution_token is
+// not implemented.
+func checkExecutionToken(jobID string, j *runpb.Job) error {
+	if _, ok := j.GetCreateExecution().(*runpb.Job_RunExecutionToken); ok {
+		return status.Error(codes.Unimplemented, "cloudrunfake: run_execution_token is not implemented")
+	}
+	token := j.GetStartExecutionToken()
+	if _, ok := j.GetCreateExecution().(*runpb.Job_StartExecutionToken); !ok {
+		return nil
+	}
+	if len(jobID)+len(token) >= 63 {
+		return badRequest("job.start_execution_token", fmt.Sprintf("The sum of job name and start_execution_token length must be fewer than 63 characters (job %q has %d, token %q has %d).", jobID, len(jobID), token, len(token)))
+	}
+	if !tokenRe.MatchString(token) {
+		return badRequest("job.start_execution_token", fmt.Sprintf("Invalid start_execution_token %q: it must use only lowercase letters, digits and hyphens and not begin or end with a hyphen.", token))
+	}
+	return nil
+}
+
+// becameReady starts the execution a job created with a
+// start_execution_token asks for, once, when the job becomes ready. Callers
+// hold s.mu.
+func (s *Server) becameReady(j *runpb.Job) {
+	token := j.GetStartExecutionToken()
+	if token == "" || j.ExecutionCount > 0 {
+		return
+	}
+	short := j.Name[strings.LastIndex(j.Name, "/")+1:]
+	s.startExecution(j, j.Name+"/executions/"+short+"-"+token)
 }
 
 func (js jobsServer) GetJob(_ context.Context, req *runpb.GetJobRequest) (*runpb.Job, error) {
@@ -543,6 +585,7 @@ func (js jobsServer) GetJob(_ context.Context, req *runpb.GetJobRequest) (*runpb
 			delete(s.readyPolls, req.Name)
 			j.TerminalCondition.State = runpb.Condition_CONDITION_SUCCEEDED
 			j.Reconciling = false
+			s.becameReady(j)
 		} else {
 			s.readyPolls[req.Name] = n - 1
 		}
@@ -612,6 +655,14 @@ func (js jobsServer) RunJob(_ context.Context, req *runpb.RunJobRequest) (*longr
 	}
 	short := req.Name[strings.LastIndex(req.Name, "/")+1:]
 	name := req.Name + "/executions/" + short + "-" + randomSuffix(5)
+	s.startExecution(j, name)
+	return s.newOp(parentOf(req.Name), opRef{kind: "execution", target: name}), nil
+}
+
+// startExecution starts the execution name of job j, running its tasks.
+// Callers hold s.mu.
+func (s *Server) startExecution(j *runpb.Job, name string) {
+	short := j.Name[strings.LastIndex(j.Name, "/")+1:]
 	now := timestamppb.Now()
 	labels := map[string]string{}
 	for k, v := range j.Template.GetLabels() {
@@ -636,7 +687,6 @@ func (js jobsServer) RunJob(_ context.Context, req *runpb.RunJobRequest) (*longr
 	s.executions[name] = ex
 	j.ExecutionCount++
 	j.LatestCreatedExecution = &runpb.ExecutionReference{Name: name, CreateTime: now}
-	return s.newOp(parentOf(req.Name), opRef{kind: "execution", target: name}), nil
 }
 
 // ---- Executions ----
