@@ -18,6 +18,9 @@ in-memory ECS backend the way AWS itself would behave behind a client's back:
                                            DescribeTasks no longer returns it
   GET    /_pushpool/tasks?startedBy=X      {"taskArns": [...]} every task moto
                                            holds with that startedBy, any status
+  GET    /_pushpool/tasks?startedByPrefix=X  likewise, every task whose startedBy
+                                           starts with X (a flow run id: the
+                                           tasks of all its attempts)
   POST   /_pushpool/fault                  {"action": "RunTask", "times": n
                                            (negative: until cleared), "status":
                                            400, "type": "ThrottlingException",
@@ -30,12 +33,26 @@ in-memory ECS backend the way AWS itself would behave behind a client's back:
 
 Tasks stay RUNNING until stopped: moto's default state manager would walk a
 task to STOPPED after a few DescribeTasks calls, which no real task does.
+
+RunTask's clientToken, which moto ignores, behaves as on AWS (see "Ensuring
+idempotency" in the ECS API reference): a RunTask whose JSON body carries a
+clientToken already used in the same account (access key), region and
+cluster within 24 hours is answered with the first request's response and
+starts nothing, when its parameters are the same; with other parameters it
+gets a ConflictException whose resourceIds are the first request's task
+ARNs. Requests with one token are serialised, so concurrent ones start one
+task. Only a 200 response that started a task uses the token up: errors and
+responses with failures only leave it free for the next request. Injected
+faults answer before this check, as AWS refusing a call.
 """
 
 import datetime
+import io
 import json
+import re
 import sys
 import threading
+import time
 import urllib.parse
 
 from moto.moto_api import state_manager
@@ -48,6 +65,11 @@ from werkzeug.serving import make_server
 
 PREFIX = "/_pushpool/"
 
+# How long AWS keeps a RunTask clientToken.
+CLIENT_TOKEN_TTL = 24 * 60 * 60
+
+CREDENTIAL = re.compile(r"Credential=([^/,]+)/[^/,]+/([^/,]+)/")
+
 
 class Controls:
     """The /_pushpool/ routes wrapped around moto's WSGI application."""
@@ -56,6 +78,11 @@ class Controls:
         self.app = app
         self.lock = threading.Lock()
         self.faults = []
+        # RunTask client tokens: (access key, region, cluster, token) -> a
+        # lock serialising its requests, and the first successful request
+        # with its response.
+        self.token_locks = {}
+        self.tokens = {}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -75,7 +102,55 @@ class Controls:
                 {"__type": fault["type"], "message": fault.get("message", "")},
                 {"x-amzn-ErrorType": fault["type"]},
             )
+        if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".RunTask"):
+            return self.run_task(environ, start_response)
         return self.app(environ, start_response)
+
+    def run_task(self, environ, start_response):
+        """RunTask with AWS's clientToken idempotency (module docstring)."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            req = json.loads(raw or b"{}")
+        except ValueError:
+            return self.app(environ, start_response)
+        token = req.get("clientToken") if isinstance(req, dict) else None
+        if not isinstance(token, str) or not token:
+            return self.app(environ, start_response)
+        key = (*caller(environ), cluster_name(req.get("cluster")), token)
+        with self.lock:
+            token_lock = self.token_locks.setdefault(key, threading.Lock())
+        with token_lock:
+            first = self.tokens.get(key)
+            if first is not None and time.monotonic() - first["at"] < CLIENT_TOKEN_TTL:
+                if first["request"] != req:
+                    return self.reply(
+                        start_response,
+                        400,
+                        {
+                            "__type": "ConflictException",
+                            "message": "The clientToken is already in use with a different RunTask request.",
+                            "resourceIds": first["taskArns"],
+                        },
+                        {"x-amzn-ErrorType": "ConflictException"},
+                    )
+                start_response(first["status"], first["headers"])
+                return [first["body"]]
+            status, headers, body = forward(self.app, environ)
+            if status.startswith("200 "):
+                arns = [t.get("taskArn") for t in json.loads(body or b"{}").get("tasks") or []]
+                if arns:
+                    self.tokens[key] = {
+                        "request": req,
+                        "status": status,
+                        "headers": headers,
+                        "body": body,
+                        "taskArns": arns,
+                        "at": time.monotonic(),
+                    }
+        start_response(status, headers)
+        return [body]
 
     @staticmethod
     def reply(start_response, status, body, headers):
@@ -110,8 +185,12 @@ class Controls:
             return 200, {}
         if route == "tasks" and method == "GET":
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-            started_by = query.get("startedBy", [""])[0]
-            arns = [t.task_arn for t in all_tasks() if t.started_by == started_by]
+            if "startedByPrefix" in query:
+                prefix = query["startedByPrefix"][0]
+                arns = [t.task_arn for t in all_tasks() if (t.started_by or "").startswith(prefix)]
+            else:
+                started_by = query.get("startedBy", [""])[0]
+                arns = [t.task_arn for t in all_tasks() if t.started_by == started_by]
             return 200, {"taskArns": arns}
         length = int(environ.get("CONTENT_LENGTH") or 0)
         req = json.loads(environ["wsgi.input"].read(length) or b"{}")
@@ -126,6 +205,37 @@ class Controls:
         if route == "task/forget" and method == "POST":
             return forget_task(req["task"])
         return 404, {"error": f"no control route {method} {PREFIX}{route}"}
+
+
+def forward(app, environ):
+    """Call the WSGI app and return its status line, headers and whole body."""
+    captured = {}
+    chunks = []
+
+    def start_response(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, list(headers)
+        return chunks.append
+
+    result = app(environ, start_response)
+    try:
+        chunks.extend(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    return captured["status"], captured["headers"], b"".join(chunks)
+
+
+def caller(environ):
+    """The access key and region a signed request names."""
+    m = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return (m.group(1), m.group(2)) if m else ("", "")
+
+
+def cluster_name(cluster):
+    """A cluster's name, from its name or ARN; "default" when unset."""
+    if not cluster:
+        return "default"
+    return cluster.split(":cluster/", 1)[-1]
 
 
 def ecs_backends_in_use():
