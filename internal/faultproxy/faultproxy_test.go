@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/smithy-go"
 )
 
 // upstream is an httptest server that counts the requests it applied and
@@ -503,4 +509,25 @@ func ExampleProxy() {
 	// 200
 	// 200
 	// requests=3 forwarded=2 rejected=1 reset=0 delayed=0 upstream_errors=0
+}
+
+// TestProxy_awsSDK checks that the AWS SDK reads an injected rejection as
+// the retryable ServiceUnavailableException: it retries, then reports it.
+func TestProxy_awsSDK(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t)
+	p := startProxy(t, Config{Upstream: up.URL, Reject5xx: 1})
+	client := ecs.New(ecs.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(p.URL()),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+	_, err := client.DescribeClusters(context.Background(), &ecs.DescribeClustersInput{})
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ServiceUnavailableException" {
+		t.Fatalf("DescribeClusters: %v, want a ServiceUnavailableException", err)
+	}
+	if s := p.Stats(); s.Rejected < 2 || up.applied.Load() != 0 {
+		t.Errorf("Stats() = %v, upstream applied %d; want the SDK's retries rejected, nothing applied", s, up.applied.Load())
+	}
 }
