@@ -4,7 +4,14 @@
 // (armcontainerinstance/v2/fake.ContainerGroupsServer and azcore/fake), so
 // the real armcontainerinstance client, its pipeline and its retry policy run
 // unchanged against it. Tests steer it with Go methods: make a container
-// exit, make a group vanish, inject cloud errors.
+// exit, make a group vanish, inject cloud errors, read the requests it got.
+//
+// Beyond the SDK's fake it honours ARM's conditional create: a PUT with
+// If-None-Match: * of a group that exists is answered 412
+// PreconditionFailed and changes nothing, atomically with the creation of
+// the group; and every PUT reaches the control plane (the SDK's fake would
+// take a PUT of a group whose earlier creation was never polled to its end
+// for a poll of that creation).
 package acifake
 
 import (
@@ -70,7 +77,22 @@ const (
 	// QuotaReached is 409 ContainerGroupQuotaReached: the subscription's
 	// container group quota in the region is exhausted.
 	QuotaReached Fault = "ContainerGroupQuotaReached"
+	// Conflict is 409 AnotherOperationInProgress, as ARM answers a write
+	// while another operation on the resource runs.
+	Conflict Fault = "AnotherOperationInProgress"
+	// NotFound is 404 ResourceNotFound whether or not the group exists, as
+	// a read that has not caught up with a concurrent creation answers.
+	NotFound Fault = "ResourceNotFound"
 )
+
+// Request is an operation's first request as the fake received it.
+type Request struct {
+	Op     Op
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte
+}
 
 // CallerObjectID is the object id the fake names as the caller in
 // AuthorizationFailed messages.
@@ -92,6 +114,12 @@ type Azure struct {
 	groups map[key]*armcontainerinstance.ContainerGroup
 	faults map[Op]*injected
 	calls  map[Op]int
+	// requests are the first requests of every operation, in order.
+	requests []Request
+	// creates holds a fake transport per creation whose polling has not
+	// ended, by lower-case group path: each PUT gets its own, so that no
+	// PUT is taken for a poll of an earlier creation.
+	creates map[string]*fake.ContainerGroupsServerTransport
 	// restarts counts CreateOrUpdate calls on groups that existed: real ACI
 	// restarts the containers of such a group.
 	restarts int
@@ -113,7 +141,10 @@ type injected struct {
 	times int // < 0: forever
 }
 
-type subscriptionKey struct{}
+type (
+	subscriptionKey struct{}
+	ifNoneMatchKey  struct{}
+)
 
 // New returns an empty control plane in region westeurope.
 func New() *Azure {
@@ -124,6 +155,7 @@ func New() *Azure {
 		groups:     map[key]*armcontainerinstance.ContainerGroup{},
 		faults:     map[Op]*injected{},
 		calls:      map[Op]int{},
+		creates:    map[string]*fake.ContainerGroupsServerTransport{},
 	}
 	a.inner = fake.NewContainerGroupsServerTransport(&fake.ContainerGroupsServer{
 		BeginCreateOrUpdate:         a.create,
@@ -150,8 +182,12 @@ func (a *Azure) Credential() azcore.TokenCredential { return &azfake.TokenCreden
 
 var pathRE = regexp.MustCompile(`^/subscriptions/([^/]+)(?:/resourceGroups/([^/]+))?(?:/providers/Microsoft\.ContainerInstance/containerGroups/([^/]+))?`)
 
-// Do implements policy.Transporter: it applies injected faults, then hands
-// the request to the SDK's fake server with the subscription in its context.
+// pollSuffix is what the SDK's fake poller appends to an operation's path.
+const pollSuffix = "/get/fake/status"
+
+// Do implements policy.Transporter: it records first requests, applies
+// injected faults, then hands the request to the SDK's fake server with the
+// subscription (and an If-None-Match: * condition) in its context.
 func (a *Azure) Do(req *http.Request) (*http.Response, error) {
 	op, _ := req.Context().Value(runtime.CtxAPINameKey{}).(string)
 	m := pathRE.FindStringSubmatch(req.URL.Path)
@@ -160,7 +196,16 @@ func (a *Azure) Do(req *http.Request) (*http.Response, error) {
 	}
 	sub, rg, name := m[1], m[2], m[3]
 	if initialMethod[Op(op)] == req.Method && !strings.Contains(req.URL.Path, "/fake/") {
+		var body []byte
+		if req.Body != nil {
+			data, err := io.ReadAll(req.Body)
+			if err != nil {
+				return nil, fmt.Errorf("acifake: read the %s request body: %w", op, err)
+			}
+			req.Body, body = io.NopCloser(bytes.NewReader(data)), data
+		}
 		a.mu.Lock()
+		a.requests = append(a.requests, Request{Op: Op(op), Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Body: body})
 		a.calls[Op(op)]++
 		f := a.faults[Op(op)]
 		var fault Fault
@@ -175,13 +220,58 @@ func (a *Azure) Do(req *http.Request) (*http.Response, error) {
 			return a.faultResponse(req, Op(op), fault, sub, rg, name)
 		}
 	}
-	req = req.WithContext(context.WithValue(req.Context(), subscriptionKey{}, sub))
-	if Op(op) == OpList || Op(op) == OpListByResourceGroup {
+	ctx := context.WithValue(req.Context(), subscriptionKey{}, sub)
+	if req.Header.Get("If-None-Match") == "*" {
+		ctx = context.WithValue(ctx, ifNoneMatchKey{}, true)
+	}
+	req = req.WithContext(ctx)
+	switch Op(op) {
+	case OpCreate:
+		return a.doCreate(req)
+	case OpList, OpListByResourceGroup:
 		a.listMu.Lock()
 		defer a.listMu.Unlock()
 		a.listSub = sub
 	}
 	return a.inner.Do(req)
+}
+
+// doCreate serves a creation's PUT with a transport of its own, and its
+// polls with that transport until the creation ends. A PUT refused (412,
+// a fault) leaves the polls of an earlier creation of the group alone.
+func (a *Azure) doCreate(req *http.Request) (*http.Response, error) {
+	path := strings.ToLower(strings.TrimSuffix(req.URL.Path, pollSuffix))
+	var t *fake.ContainerGroupsServerTransport
+	if req.Method == http.MethodPut {
+		t = fake.NewContainerGroupsServerTransport(&fake.ContainerGroupsServer{BeginCreateOrUpdate: a.create})
+	} else {
+		a.mu.Lock()
+		t = a.creates[path]
+		a.mu.Unlock()
+		if t == nil {
+			return nil, fmt.Errorf("acifake: no creation of %s to poll", req.URL.Path)
+		}
+	}
+	resp, err := t.Do(req)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case err == nil && inProgress(resp):
+		a.creates[path] = t
+	case a.creates[path] == t:
+		delete(a.creates, path)
+	}
+	return resp, err
+}
+
+// inProgress reports whether a fake LRO response leaves the operation
+// running.
+func inProgress(resp *http.Response) bool {
+	switch strings.ToLower(resp.Header.Get("Fake-Poller-Status")) {
+	case "", "succeeded", "failed", "canceled", "cancelled":
+		return false
+	}
+	return true
 }
 
 // Inject makes the next `times` calls of op answer with f (times < 0: every
@@ -204,6 +294,32 @@ func (a *Azure) Calls(op Op) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.calls[op]
+}
+
+// Requests returns the first requests of op (every operation when op is
+// empty) the fake received, oldest first, with their headers and bodies.
+func (a *Azure) Requests(op Op) []Request {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []Request
+	for _, r := range a.requests {
+		if op == "" || r.Op == op {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Groups returns copies of every stored group, in every subscription,
+// secure values included.
+func (a *Azure) Groups() []armcontainerinstance.ContainerGroup {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]armcontainerinstance.ContainerGroup, 0, len(a.groups))
+	for _, g := range a.groups {
+		out = append(out, clone(g))
+	}
+	return out
 }
 
 // Restarts reports how many CreateOrUpdate calls hit an existing group
@@ -272,26 +388,6 @@ func (a *Azure) Vanish(sub, rg, name string) bool {
 	return ok
 }
 
-// CountFlowRun counts the groups, in every subscription, whose name contains
-// flowRunID or one of whose tags has it as value.
-func (a *Azure) CountFlowRun(flowRunID string) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	n := 0
-	for _, g := range a.groups {
-		match := strings.Contains(*g.Name, flowRunID)
-		for _, v := range g.Tags {
-			if v != nil && *v == flowRunID {
-				match = true
-			}
-		}
-		if match {
-			n++
-		}
-	}
-	return n
-}
-
 // ID is the ARM resource id of a container group.
 func ID(sub, rg, name string) string {
 	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerInstance/containerGroups/%s", sub, rg, name)
@@ -327,6 +423,11 @@ func (a *Azure) create(ctx context.Context, rg, name string, body armcontainerin
 	a.mu.Lock()
 	k := keyOf(sub, rg, name)
 	if _, ok := a.groups[k]; ok {
+		if onlyIfAbsent, _ := ctx.Value(ifNoneMatchKey{}).(bool); onlyIfAbsent {
+			a.mu.Unlock()
+			errResp.SetResponseError(http.StatusPreconditionFailed, "PreconditionFailed")
+			return resp, errResp
+		}
 		a.restarts++
 	}
 	a.groups[k] = &g
@@ -491,6 +592,12 @@ func (a *Azure) faultResponse(req *http.Request, op Op, f Fault, sub, rg, name s
 	case InaccessibleImage:
 		status = http.StatusBadRequest
 		msg = fmt.Sprintf("The image '%s' in container group '%s' is not accessible. Please check the image and registry credential.", requestImage(req), name)
+	case NotFound:
+		status = http.StatusNotFound
+		msg = fmt.Sprintf("The Resource 'Microsoft.ContainerInstance/containerGroups/%s' under resource group '%s' was not found.", name, rg)
+	case Conflict:
+		status = http.StatusConflict
+		msg = fmt.Sprintf("Another operation on this or dependent resource is in progress. To retry later, please check the status of the operation on '%s'.", scope)
 	case QuotaReached:
 		status = http.StatusConflict
 		msg = fmt.Sprintf("Resource type 'Microsoft.ContainerInstance/containerGroups' container group quota 'ContainerGroups' exceeded in region '%s'. Limit: '100', Usage: '100' Requested: '1'.", a.Location)
@@ -556,6 +663,13 @@ func redact(g armcontainerinstance.ContainerGroup) armcontainerinstance.Containe
 	for _, c := range out.Properties.Containers {
 		for _, e := range c.Properties.EnvironmentVariables {
 			e.SecureValue = nil
+		}
+	}
+	for _, c := range out.Properties.InitContainers {
+		if c.Properties != nil {
+			for _, e := range c.Properties.EnvironmentVariables {
+				e.SecureValue = nil
+			}
 		}
 	}
 	for _, r := range out.Properties.ImageRegistryCredentials {
