@@ -34,7 +34,7 @@ func TestSlugify(t *testing.T) {
 		{"日本", ""},
 		{"", ""},
 	} {
-		if got := slugify(c.in); got != c.want {
+		if got := slugify(c.in, prefectSlugLength); got != c.want {
 			t.Errorf("slugify(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
@@ -42,18 +42,32 @@ func TestSlugify(t *testing.T) {
 
 func TestGroupName(t *testing.T) {
 	t.Parallel()
-	const run = "3886c183-c7c6-4531-a3d9-732f2c4ed8b2"
+	const run, key = "3886c183-c7c6-4531-a3d9-732f2c4ed8b2", "0a1b2c3d"
 	for _, c := range []struct{ flow, want string }{
-		{"hello", "hello-" + run},
-		{"A Very Long Flow Name For Sure", "a-very-long-flow-na-" + run},
-		{"日本", run},
+		{"hello", "hello-" + run + "-" + key},
+		{"A Very Long Flow Name For Sure", "a-very-long-flow-" + run + "-" + key},
+		{"exactly-seventeen", "exactly-seventeen-" + run + "-" + key},
+		{"abcdefghijklmnop-qrs", "abcdefghijklmnop-" + run + "-" + key},
+		{"日本", run + "-" + key},
 	} {
-		got := groupName(c.flow, run)
+		got := groupName(c.flow, run, key)
 		if got != c.want {
 			t.Errorf("groupName(%q) = %q, want %q", c.flow, got, c.want)
 		}
-		if len(got) > 63 || !groupNameRE.MatchString(got) {
+		if len(got) > maxGroupName || !groupNameRE.MatchString(got) {
 			t.Errorf("groupName(%q) = %q breaks ACI's name rules", c.flow, got)
+		}
+		if k, ok := attemptInName(got); !ok || k != key {
+			t.Errorf("attemptInName(%q) = %q, %v; want %q", got, k, ok, key)
+		}
+		if slug := slugify(c.flow, maxSlugLength); !strings.HasPrefix(slugify(c.flow, prefectSlugLength), slug) {
+			t.Errorf("the slug %q of %q is not a prefix of Prefect's %q", slug, c.flow, slugify(c.flow, prefectSlugLength))
+		}
+	}
+	// Prefect's worker's names and pushpool's before attempts carry no key.
+	for _, name := range []string{"hello-" + run, run, "hello-0a1b2c3d"} {
+		if k, ok := attemptInName(name); ok {
+			t.Errorf("attemptInName(%q) = %q, want none", name, k)
 		}
 	}
 }
@@ -101,7 +115,7 @@ func TestTagsFromLabels(t *testing.T) {
 			}
 		}},
 	} {
-		t.Run(c.name, func(t *testing.T) { c.check(t, tagsFromLabels(c.labels)) })
+		t.Run(c.name, func(t *testing.T) { c.check(t, tagsFromLabels(c.labels, maxTags)) })
 	}
 }
 
@@ -279,7 +293,7 @@ func TestBuildGroup(t *testing.T) {
 			s, err := parseSpec(job.Configuration, cfg)
 			var g armcontainerinstance.ContainerGroup
 			if err == nil {
-				g, err = buildGroup(s, groupName(job.FlowName, run))
+				g, err = buildGroup(s, groupName(job.FlowName, run, "0a1b2c3d"), nil)
 			}
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
@@ -310,7 +324,7 @@ func TestBuildGroup_armExpressions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := buildGroup(s, "n")
+	g, err := buildGroup(s, "n", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +349,7 @@ func TestBuildGroup_armExpressions(t *testing.T) {
 		c.mutate(cfg)
 		s, err := parseSpec(cfg, Config{Location: "uksouth", DefaultImage: "img"})
 		if err == nil {
-			_, err = buildGroup(s, "n")
+			_, err = buildGroup(s, "n", nil)
 		}
 		if err == nil || !strings.Contains(err.Error(), c.err) {
 			t.Errorf("error = %v, want one containing %q", err, c.err)
@@ -343,13 +357,30 @@ func TestBuildGroup_armExpressions(t *testing.T) {
 	}
 	// Without a location anywhere the resource group's would be needed.
 	s, _ = parseSpec(base(), Config{DefaultImage: "img"})
-	if _, err := buildGroup(s, "n"); err == nil || !strings.Contains(err.Error(), "location") {
+	if _, err := buildGroup(s, "n", nil); err == nil || !strings.Contains(err.Error(), "location") {
 		t.Errorf("error = %v, want one asking for a location", err)
 	}
 }
 
 func res(cfg map[string]any) map[string]any {
 	return cfg["arm_template"].(map[string]any)["resources"].([]any)[0].(map[string]any)
+}
+
+// groupOf is the name of the job's attempt's group.
+func groupOf(job dispatch.Job) string {
+	return groupName(job.FlowName, job.FlowRunID, job.Attempt.Key())
+}
+
+// armClient is a container groups client of subscription sub on az, for
+// what the backend never does (PUT a group without conditions).
+func armClient(t *testing.T, az *acifake.Azure, sub string) *armcontainerinstance.ContainerGroupsClient {
+	t.Helper()
+	opts := az.ClientOptions()
+	c, err := armcontainerinstance.NewContainerGroupsClient(sub, az.Credential(), &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func derefAll(ps []*string) []string {
@@ -403,7 +434,7 @@ func TestStatusOf(t *testing.T) {
 // must never read as a finished run (#22077).
 func TestStatus_serverErrorIsRetryable(t *testing.T) {
 	b, az := newTestBackend(t)
-	id, err := b.Submit(t.Context(), testJob(t, dispatchtest.NewFlowRunID(), nil))
+	id, err := b.Start(t.Context(), testJob(t, dispatchtest.NewFlowRunID(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,21 +452,25 @@ func TestStatus_serverErrorIsRetryable(t *testing.T) {
 	}
 }
 
-// TestSubmit_otherResourceGroup: a job outside the backend's defaults gets
+// TestStart_otherResourceGroup: a job outside the backend's defaults gets
 // a full ARM resource id, which Status and Stop follow.
-func TestSubmit_otherResourceGroup(t *testing.T) {
+func TestStart_otherResourceGroup(t *testing.T) {
 	b, az := newTestBackend(t)
 	run := dispatchtest.NewFlowRunID()
 	const sub, rg = "9f0e1d2c-3b4a-4596-8877-665544332211", "elsewhere"
-	id, err := b.Submit(t.Context(), testJob(t, run, map[string]any{"subscription_id": sub, "resource_group_name": rg}))
+	job := testJob(t, run, map[string]any{"subscription_id": sub, "resource_group_name": rg})
+	id, err := b.Start(t.Context(), job)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := groupRef{sub, rg, groupName("conformance-flow", run)}.ID()
+	want := groupRef{sub, rg, groupOf(job)}.ID()
 	if id != want {
 		t.Fatalf("infrastructure id = %q, want %q", id, want)
 	}
-	if _, ok := az.Group(sub, rg, groupName("conformance-flow", run)); !ok {
+	if found, ok, err := b.Find(t.Context(), job); err != nil || !ok || found != id {
+		t.Errorf("Find = %q, %v, %v; want %q", found, ok, err, id)
+	}
+	if _, ok := az.Group(sub, rg, groupOf(job)); !ok {
 		t.Fatal("no group in the job's subscription and resource group")
 	}
 	if st, err := b.Status(t.Context(), id); err != nil || st.State != dispatch.StateRunning {
@@ -453,7 +488,7 @@ func TestSubmit_otherResourceGroup(t *testing.T) {
 func TestStop_keepContainerGroup(t *testing.T) {
 	b, az := newTestBackend(t)
 	run := dispatchtest.NewFlowRunID()
-	id, err := b.Submit(t.Context(), testJob(t, run, map[string]any{"keep_container_group": true}))
+	id, err := b.Start(t.Context(), testJob(t, run, map[string]any{"keep_container_group": true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,28 +504,93 @@ func TestStop_keepContainerGroup(t *testing.T) {
 	}
 }
 
-// TestSubmit_secrets: the API key reaches ACI as a secure value and the
-// GET answers never echo it.
-func TestSubmit_secrets(t *testing.T) {
+// TestStart_secrets: PREFECT_API_KEY and PREFECT_API_AUTH_STRING reach ACI
+// only as secure values — in the PUT body itself, from the job's env, from
+// the arm_template's own entries (a sidecar, an init container, a template
+// parameter) — and the GET answers never echo them.
+func TestStart_secrets(t *testing.T) {
 	b, az := newTestBackend(t)
 	run := dispatchtest.NewFlowRunID()
-	if _, err := b.Submit(t.Context(), testJob(t, run, map[string]any{"env": map[string]any{"PREFECT_API_KEY": "pnu_secret"}})); err != nil {
+	const key, auth, sidecarKey, initAuth, paramKey = "pnu_from_job_env", "user:from-job-env", "pnu_in_sidecar", "user:in-init", "pnu_from_parameter"
+	tmpl := DefaultBaseJobTemplate()
+	arm := tmpl["job_configuration"].(map[string]any)["arm_template"].(map[string]any)
+	arm["parameters"].(map[string]any)["api_key"] = map[string]any{"type": "string", "defaultValue": paramKey}
+	props := arm["resources"].([]any)[0].(map[string]any)["properties"].(map[string]any)
+	resources := map[string]any{"requests": map[string]any{"cpu": 0.5, "memoryInGB": 0.5}}
+	props["containers"] = append(props["containers"].([]any), map[string]any{"name": "sidecar", "properties": map[string]any{
+		"image": "busybox", "resources": resources,
+		"environmentVariables": []any{
+			map[string]any{"name": "PREFECT_API_KEY", "value": sidecarKey},
+			map[string]any{"name": "prefect_api_key_lower", "value": "not a secret"},
+		}}})
+	props["initContainers"] = []any{map[string]any{"name": "init", "properties": map[string]any{
+		"image": "busybox",
+		"environmentVariables": []any{
+			map[string]any{"name": "PREFECT_API_AUTH_STRING", "value": initAuth},
+			map[string]any{"name": "prefect_api_key", "value": "[parameters('api_key')]"},
+		}}}}
+	vars := map[string]any{"subscription_id": testSubscription, "resource_group_name": testResourceGroup, "image": testImage,
+		"env": map[string]any{"PREFECT_API_KEY": key, "PREFECT_API_AUTH_STRING": auth, "PLAIN": "visible"}}
+	job := dispatchtest.RenderJob(t, PoolType, tmpl, vars, run)
+	job.Attempt = dispatchtest.NewAttempt(run)
+	if _, err := b.Start(t.Context(), job); err != nil {
 		t.Fatal(err)
 	}
-	g, _ := az.Group(testSubscription, testResourceGroup, groupName("conformance-flow", run))
-	found := false
-	for _, e := range g.Properties.Containers[0].Properties.EnvironmentVariables {
-		if *e.Name == "PREFECT_API_KEY" {
-			found = e.SecureValue != nil && *e.SecureValue == "pnu_secret" && e.Value == nil
+
+	puts := az.Requests(acifake.OpCreate)
+	if len(puts) != 1 {
+		t.Fatalf("%d PUT requests, want 1", len(puts))
+	}
+	var body map[string]any
+	if err := json.Unmarshal(puts[0].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	secure := map[string]string{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if name, ok := x["name"].(string); ok {
+				if _, plain := x["value"]; plain && isSecretEnv(name) {
+					t.Errorf("the PUT body sends %s as a plain value: %v", name, x)
+				}
+				if sv, ok := x["secureValue"].(string); ok {
+					secure[sv] = name
+				}
+			}
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
 		}
 	}
-	if !found {
-		t.Error("PREFECT_API_KEY did not reach ACI as a secureValue")
+	walk(body)
+	for _, v := range []string{key, auth, sidecarKey, initAuth, paramKey} {
+		if _, ok := secure[v]; !ok {
+			t.Errorf("the secret %q is not a secureValue in the PUT body (secure values: %v)", v, secure)
+		}
+	}
+	if !strings.Contains(string(puts[0].Body), `"value":"visible"`) || !strings.Contains(string(puts[0].Body), `"value":"not a secret"`) {
+		t.Errorf("plain variables lost their value: %s", puts[0].Body)
+	}
+
+	res, err := armClient(t, az, testSubscription).Get(t.Context(), testResourceGroup, groupOf(job), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(res.ContainerGroup)
+	for _, v := range []string{key, auth, sidecarKey, initAuth, paramKey} {
+		if strings.Contains(string(data), v) {
+			t.Errorf("a GET of the group echoes the secret %q", v)
+		}
 	}
 }
 
-// TestSubmit_errorMessages checks what the permanent errors tell the user.
-func TestSubmit_errorMessages(t *testing.T) {
+// TestStart_errorMessages checks what the permanent errors tell the user.
+func TestStart_errorMessages(t *testing.T) {
 	for _, c := range []struct {
 		fault acifake.Fault
 		words []string
@@ -501,9 +601,9 @@ func TestSubmit_errorMessages(t *testing.T) {
 		b, az := newTestBackend(t)
 		run := dispatchtest.NewFlowRunID()
 		az.Inject(acifake.OpCreate, c.fault, 1)
-		_, err := b.Submit(t.Context(), testJob(t, run, nil))
+		_, err := b.Start(t.Context(), testJob(t, run, nil))
 		if err == nil || errors.Is(err, dispatch.ErrRetryable) {
-			t.Fatalf("%s: Submit error %v, want a permanent error", c.fault, err)
+			t.Fatalf("%s: Start error %v, want a permanent error", c.fault, err)
 		}
 		for _, w := range append(c.words, run) {
 			if !strings.Contains(err.Error(), w) {

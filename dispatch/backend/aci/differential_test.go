@@ -16,7 +16,7 @@ import (
 // template (AzureContainerJobConfiguration.prepare_for_flow_run without the
 // base class's part, which both sides already did through template.Prepare)
 // on each configuration, and python-slugify on each flow name as the worker
-// calls it.
+// calls it (max_length 19) and as pushpool's names cut it (17).
 const differentialProgram = `
 import base64, json
 from prefect.workers.base import BaseJobConfiguration
@@ -25,13 +25,14 @@ from slugify import slugify
 BaseJobConfiguration.prepare_for_flow_run = lambda self, *a, **k: None
 C._base_environment = classmethod(lambda cls: {})
 data = json.loads(base64.b64decode(%q))
-out = {"resources": [], "slugs": []}
+out = {"resources": [], "slugs": [], "short": []}
 for cfg in data["configs"]:
     c = C(**cfg)
     c.prepare_for_flow_run(flow_run=None)
     out["resources"].append(c.arm_template["resources"][0])
 for name in data["names"]:
     out["slugs"].append(slugify(name, max_length=55 - 36, regex_pattern=r"[^a-zA-Z0-9-]+"))
+    out["short"].append(slugify(name, max_length=17, regex_pattern=r"[^a-zA-Z0-9-]+"))
 print(json.dumps(out))
 `
 
@@ -45,8 +46,8 @@ print(json.dumps(out))
 //     the backend evaluates them (the container name is the group name,
 //     where ARM would use the default uniqueString(resourceGroup().id)).
 //   - type and apiVersion belong to the ARM template, not to the API body.
-//   - tags: the backend tags the group with the job's labels; the worker
-//     sets none.
+//   - tags: the backend tags the group with the job's labels (and, in
+//     Start, with its pushpool.io_* tags); the worker sets none.
 //   - environmentVariables: the worker lists them in dict order, the backend
 //     sorted by name; ACI does not care.
 //
@@ -80,7 +81,7 @@ func TestBuildGroup_matchesPrefect(t *testing.T) {
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
 		}
-		g, err := buildGroup(s, groupName(job.FlowName, job.FlowRunID))
+		g, err := buildGroup(s, groupName(job.FlowName, job.FlowRunID, "0a1b2c3d"), nil)
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
 		}
@@ -98,6 +99,7 @@ func TestBuildGroup_matchesPrefect(t *testing.T) {
 	var got struct {
 		Resources []map[string]any `json:"resources"`
 		Slugs     []string         `json:"slugs"`
+		Short     []string         `json:"short"`
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("decode %s: %v", out, err)
@@ -119,8 +121,11 @@ func TestBuildGroup_matchesPrefect(t *testing.T) {
 		}
 	}
 	for i, n := range names {
-		if s := slugify(n); s != got.Slugs[i] {
-			t.Errorf("slugify(%q) = %q, python-slugify gives %q", n, s, got.Slugs[i])
+		if s := slugify(n, prefectSlugLength); s != got.Slugs[i] {
+			t.Errorf("slugify(%q, 19) = %q, python-slugify gives %q", n, s, got.Slugs[i])
+		}
+		if s := slugify(n, maxSlugLength); s != got.Short[i] {
+			t.Errorf("slugify(%q, 17) = %q, python-slugify gives %q", n, s, got.Short[i])
 		}
 	}
 }

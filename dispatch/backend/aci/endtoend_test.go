@@ -23,8 +23,8 @@ func TestEndToEnd(t *testing.T) {
 		API: api, PoolType: PoolType, BaseJobTemplate: DefaultBaseJobTemplate(),
 		JobVariables: map[string]any{"subscription_id": testSubscription, "resource_group_name": testResourceGroup, "image": testImage},
 		Backend:      b,
-		Count:        func(t *testing.T, flowRunID string) int { return az.CountFlowRun(flowRunID) },
-		PIDPattern:   regexp.MustCompile(`^[0-9a-f-]{36}:[a-z0-9-]{1,19}-[0-9a-f-]{36}$`),
+		Count:        func(t *testing.T, flowRunID string) int { return countFlowRun(az, flowRunID) },
+		PIDPattern:   regexp.MustCompile(`^[0-9a-f-]{36}:([a-z0-9-]{1,17}-)?[0-9a-f-]{36}-[0-9a-f]{8}$`),
 	})
 	if t.Failed() {
 		return

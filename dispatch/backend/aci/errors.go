@@ -21,6 +21,7 @@ var (
 	opCreate = op{"create", "Microsoft.ContainerInstance/containerGroups/write"}
 	opDelete = op{"delete", "Microsoft.ContainerInstance/containerGroups/delete"}
 	opStop   = op{"stop", "Microsoft.ContainerInstance/containerGroups/stop/action"}
+	opList   = op{"list", "Microsoft.ContainerInstance/containerGroups/read"}
 )
 
 // Error codes ARM and ACI answer with.
@@ -30,7 +31,7 @@ var (
 	authCodes = map[string]bool{"AuthorizationFailed": true, "LinkedAuthorizationFailed": true,
 		"InvalidAuthenticationToken": true, "InvalidAuthenticationTokenTenant": true, "AuthenticationFailed": true}
 	transientCodes = map[string]bool{"TooManyRequests": true, "ServiceUnavailable": true, "InternalServerError": true,
-		"GatewayTimeout": true, "ServerTimeout": true, "ResourceRequestsThrottled": true}
+		"GatewayTimeout": true, "ServerTimeout": true, "ResourceRequestsThrottled": true, "AnotherOperationInProgress": true}
 )
 
 // isNotFound reports a 404 (ResourceNotFound, ResourceGroupNotFound).
@@ -91,6 +92,6 @@ func classify(err error, o op, ref groupRef, flowRun, image, who string) error {
 		return fmt.Errorf("%s: %s request cancelled: %w", subject, o.verb, err)
 	}
 	// Network failures and deadlines: the request may not have reached
-	// Azure; Submit is idempotent, so a retry is safe.
+	// Azure; Start is idempotent, so a retry is safe.
 	return fmt.Errorf("%s: %s request failed: %w: %w", subject, o.verb, dispatch.ErrRetryable, err)
 }

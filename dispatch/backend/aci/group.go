@@ -13,14 +13,34 @@ import (
 )
 
 // secretEnv are the variables Prefect's worker passes as secureValue, which
-// ACI never echoes back nor shows in the portal.
+// ACI never echoes back nor shows in the portal. Names are compared upper
+// case (Prefect reads its settings case-insensitively).
 var secretEnv = map[string]bool{"PREFECT_API_KEY": true, "PREFECT_API_AUTH_STRING": true}
 
-// keepTag marks a group whose job set keep_container_group, so that Stop,
-// which only has the infrastructure id, stops it instead of deleting it.
-const keepTag = "pushpool.keep-container-group"
+func isSecretEnv(name string) bool { return secretEnv[strings.ToUpper(name)] }
 
-// spec is what Submit needs from a job configuration.
+// Tags pushpool puts on the container groups it creates, besides the job's
+// labels. Azure forbids "/" in tag names, so dispatch.LabelAttempt becomes
+// "pushpool.io_attempt", as Prefect's prefect.io/flow-run-id label becomes
+// "prefect.io_flow-run-id".
+const (
+	// keepTag marks a group whose job set keep_container_group, so that
+	// Stop, which only has the infrastructure id, stops it instead of
+	// deleting it, and Sweep leaves it alone.
+	keepTag = "pushpool.keep-container-group"
+	// managedTag ("true") marks a group pushpool created; Sweep deletes only
+	// those.
+	managedTag = "pushpool.io_managed"
+	// attemptTag carries the attempt's Token (dispatch.Attempt.Token), which
+	// Status reports the attempt of.
+	attemptTag = "pushpool.io_attempt"
+	// createdTag is when Start created the group (RFC 3339, UTC): Sweep
+	// skips groups younger than SweepAfter without reading them, and dates
+	// a failed provisioning by it.
+	createdTag = "pushpool.io_created"
+)
+
+// spec is what Start needs from a job configuration.
 type spec struct {
 	Subscription, ResourceGroup string
 	Location                    string
@@ -33,7 +53,7 @@ type spec struct {
 // clientSecret is the service principal of an aci_credentials block.
 type clientSecret struct{ ClientID, TenantID, Secret string }
 
-// parseSpec reads the fields Submit needs and checks them.
+// parseSpec reads the fields Start needs and checks them.
 func parseSpec(cfg map[string]any, defaults Config) (spec, error) {
 	s := spec{config: cfg}
 	var err error
@@ -103,8 +123,12 @@ func countNonEmpty(ss ...string) int {
 // a list, the image, registry credentials, user-assigned identities,
 // subnets, DNS servers), with its ARM template expressions evaluated.
 // Beyond the worker, it adds the GPU request of gpu_count/gpu_sku (which
-// prefect-azure 0.4.13 accepts but never uses) and tags from the labels.
-func buildGroup(s spec, name string) (armcontainerinstance.ContainerGroup, error) {
+// prefect-azure 0.4.13 accepts but never uses) and tags: the job's labels,
+// then the template's own tags, then own (pushpool's, which win); labels
+// give way when the three exceed Azure's 50. Every PREFECT_API_KEY and
+// PREFECT_API_AUTH_STRING of every container and init container ends up a
+// secureValue, wherever it came from (secureEnv).
+func buildGroup(s spec, name string, own map[string]string) (armcontainerinstance.ContainerGroup, error) {
 	var group armcontainerinstance.ContainerGroup
 	res, params, err := armResource(s.config)
 	if err != nil {
@@ -194,23 +218,30 @@ func buildGroup(s spec, name string) (armcontainerinstance.ContainerGroup, error
 		return group, fmt.Errorf("no location for container group %s: ARM would use the resource group's location ([resourceGroup().location]), which pushpool does not look up; set the backend's Location or add a location job variable", name)
 	}
 
-	tags := map[string]any{}
+	fixed := map[string]any{}
+	if t, ok := res["tags"].(map[string]any); ok {
+		for k, v := range t {
+			fixed[k] = v
+		}
+	}
+	for k, v := range own {
+		fixed[k] = v
+	}
+	if s.Keep {
+		fixed[keepTag] = "true"
+	}
 	labels := map[string]string{}
 	if m, ok := s.config["labels"].(map[string]any); ok {
 		for k, v := range m {
 			labels[k] = fmt.Sprint(v)
 		}
 	}
-	for k, v := range tagsFromLabels(labels) {
+	tags := map[string]any{}
+	for k, v := range tagsFromLabels(labels, maxTags-len(fixed)) {
 		tags[k] = v
 	}
-	if own, ok := res["tags"].(map[string]any); ok {
-		for k, v := range own {
-			tags[k] = v
-		}
-	}
-	if s.Keep {
-		tags[keepTag] = "true"
+	for k, v := range fixed {
+		tags[k] = v
 	}
 	res["tags"] = tags
 
@@ -221,7 +252,43 @@ func buildGroup(s spec, name string) (armcontainerinstance.ContainerGroup, error
 	if err := json.Unmarshal(data, &group); err != nil {
 		return group, fmt.Errorf("the arm_template's container group does not match the ACI API's ContainerGroup: %w", err)
 	}
+	secureEnv(group)
 	return group, nil
+}
+
+// secureEnv turns every secret variable (secretEnv) of every container and
+// init container into a secureValue, so that no path — the job's env, an
+// environmentVariables entry of the arm_template (a sidecar's, an init
+// container's), a value from a template parameter — leaves one readable.
+func secureEnv(g armcontainerinstance.ContainerGroup) {
+	p := g.Properties
+	if p == nil {
+		return
+	}
+	var envs [][]*armcontainerinstance.EnvironmentVariable
+	for _, c := range p.Containers {
+		if c != nil && c.Properties != nil {
+			envs = append(envs, c.Properties.EnvironmentVariables)
+		}
+	}
+	for _, c := range p.InitContainers {
+		if c != nil && c.Properties != nil {
+			envs = append(envs, c.Properties.EnvironmentVariables)
+		}
+	}
+	for _, env := range envs {
+		for _, e := range env {
+			if e == nil || e.Name == nil || !isSecretEnv(*e.Name) {
+				continue
+			}
+			if e.Value != nil {
+				if e.SecureValue == nil {
+					e.SecureValue = e.Value
+				}
+				e.Value = nil
+			}
+		}
+	}
 }
 
 // armResource returns a copy of the arm_template's first resource, which
@@ -354,7 +421,7 @@ func environment(v any) ([]any, error) {
 		if !ok {
 			str = fmt.Sprint(val)
 		}
-		if secretEnv[k] {
+		if isSecretEnv(k) {
 			out = append(out, map[string]any{"name": k, "secureValue": str})
 		} else {
 			out = append(out, map[string]any{"name": k, "value": str})

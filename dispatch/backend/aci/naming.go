@@ -11,12 +11,21 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/pushpool/pushpool/dispatch"
 )
 
-// maxSlugLength is how much of the flow name a container group name keeps:
-// Prefect's worker cuts the slug to 55 − len(flow run id) = 19 characters so
-// that "prefect-<name>" fits ARM's 64-character deployment names.
-const maxSlugLength = 55 - 36
+// Slug lengths. Prefect's worker cuts the flow name's slug to
+// prefectSlugLength = 55 − len(flow run id) = 19 characters, so that
+// "prefect-<name>" fits ARM's 64-character deployment names. pushpool's
+// names carry the attempt key as well, and ACI allows 63 characters:
+// 17 + len("-<flow run id>-<key>") = 17 + 1 + 36 + 1 + 8 = 63.
+const (
+	prefectSlugLength = 55 - 36
+	maxSlugLength     = maxGroupName - 1 - 36 - 1 - dispatch.KeyLen
+	// maxGroupName is ACI's limit on container group (and container) names.
+	maxGroupName = 63
+)
 
 var (
 	entityRE    = regexp.MustCompile(`&(#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z][a-zA-Z0-9]*);`)
@@ -25,11 +34,12 @@ var (
 	groupNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
-// slugify is python-slugify's slugify(text, max_length=19,
-// regex_pattern=r"[^a-zA-Z0-9-]+") as Prefect's ACI worker calls it, except
-// that non-ASCII letters without an ASCII decomposition are dropped where
-// python-slugify transliterates them (日本 gives "" here, "ri-ben" there).
-func slugify(text string) string {
+// slugify is python-slugify's slugify(text, max_length=maxLength,
+// regex_pattern=r"[^a-zA-Z0-9-]+"), as Prefect's ACI worker calls it with
+// max_length 19, except that non-ASCII letters without an ASCII
+// decomposition are dropped where python-slugify transliterates them (日本
+// gives "" here, "ri-ben" there).
+func slugify(text string, maxLength int) string {
 	text = strings.ReplaceAll(text, "'", "-")
 	var b strings.Builder
 	for _, r := range norm.NFKD.String(text) {
@@ -45,8 +55,8 @@ func slugify(text string) string {
 	text = dropDigitCommas(text)
 	text = disallowed.ReplaceAllString(text, "-")
 	text = strings.Trim(dashRuns.ReplaceAllString(text, "-"), "-")
-	if len(text) >= maxSlugLength {
-		text = strings.Trim(text[:maxSlugLength], "-")
+	if len(text) >= maxLength {
+		text = strings.Trim(text[:maxLength], "-")
 	}
 	return text
 }
@@ -66,16 +76,33 @@ func dropDigitCommas(s string) string {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// groupName is the container group name Prefect's worker gives a flow run:
-// "<slug(flow name)>-<flow run id>". A flow name that leaves an empty slug
-// gives the flow run id alone (Prefect would produce an invalid "-<id>").
-func groupName(flowName, flowRunID string) string {
-	slug := slugify(flowName)
-	if slug == "" {
-		return strings.ToLower(flowRunID)
+// groupName is the name of the container group of one attempt of a flow
+// run: Prefect's "<slug(flow name)>-<flow run id>" followed by
+// "-<attempt key>", with the slug cut to maxSlugLength (17) instead of
+// Prefect's 19 characters so that the name fits ACI's 63. The cut is the
+// one python-slugify makes (cut, then trim dashes), so the slug is the
+// prefix of Prefect's. A flow name that leaves an empty slug gives
+// "<flow run id>-<key>" (Prefect would produce an invalid "-<id>").
+func groupName(flowName, flowRunID, key string) string {
+	name := strings.ToLower(flowRunID) + "-" + key
+	if slug := slugify(flowName, maxSlugLength); slug != "" {
+		name = slug + "-" + name
 	}
-	return slug + "-" + strings.ToLower(flowRunID)
+	return name
 }
+
+// attemptInName reads the attempt key from a group name groupName made;
+// ok is false for other names (Prefect's worker's, pushpool's before
+// attempts).
+func attemptInName(name string) (key string, ok bool) {
+	m := attemptNameRE.FindStringSubmatch(name)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+var attemptNameRE = regexp.MustCompile(`(?:^|-)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-([0-9a-f]{8})$`)
 
 // Azure's tag rules: at most 50 tags per resource, names of at most 512
 // characters without < > % & \ ? /, values of at most 256 characters.
@@ -86,12 +113,12 @@ const (
 	forbiddenInTag = `<>%&\?/`
 )
 
-// tagsFromLabels turns a job's labels into container group tags: characters
-// Azure forbids in tag names become "_", names and values are cut to Azure's
-// limits, and beyond 50 tags the prefect.io ones are kept first, then the
-// others in name order. Labels that collide after sanitising keep the value
-// of the label that sorts last.
-func tagsFromLabels(labels map[string]string) map[string]string {
+// tagsFromLabels turns a job's labels into at most limit container group
+// tags: characters Azure forbids in tag names become "_", names and values
+// are cut to Azure's limits, and beyond limit tags the prefect.io ones are
+// kept first, then the others in name order. Labels that collide after
+// sanitising keep the value of the label that sorts last.
+func tagsFromLabels(labels map[string]string, limit int) map[string]string {
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
 		keys = append(keys, k)
@@ -109,7 +136,7 @@ func tagsFromLabels(labels map[string]string) map[string]string {
 		if name == "" {
 			continue
 		}
-		if _, dup := tags[name]; !dup && len(tags) == maxTags {
+		if _, dup := tags[name]; !dup && len(tags) >= limit {
 			continue
 		}
 		tags[name] = truncateRunes(labels[k], maxTagValue)
@@ -147,10 +174,13 @@ func (g groupRef) ID() string {
 }
 
 func (g groupRef) String() string {
+	if g.Name == "" {
+		return fmt.Sprintf("the container groups in resource group %s of subscription %s", g.ResourceGroup, g.Subscription)
+	}
 	return fmt.Sprintf("container group %s in resource group %s of subscription %s", g.Name, g.ResourceGroup, g.Subscription)
 }
 
-// infrastructureID formats the id Submit returns: Prefect's
+// infrastructureID formats the id Start returns: Prefect's
 // "<flow_run_id>:<container_group_name>" when the group lives in the
 // backend's default subscription and resource group (which is where Status
 // and Stop look for short ids), the group's full ARM resource id otherwise.
