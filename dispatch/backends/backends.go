@@ -58,6 +58,10 @@ const (
 	EnvAzureSubscription = "AZURE_SUBSCRIPTION_ID"
 	EnvACIResourceGroup  = "PUSHPOOL_ACI_RESOURCE_GROUP"
 	EnvACILocation       = "PUSHPOOL_ACI_LOCATION"
+	// EnvACISweepAfter is how long after its container exited an ACI
+	// container group is deleted by the reconciler's sweep (a Go duration;
+	// default 10m).
+	EnvACISweepAfter = "PUSHPOOL_ACI_SWEEP_AFTER"
 )
 
 // Types returns every pool type a backend serves, sorted.
@@ -108,10 +112,15 @@ func For(ctx context.Context, pool prefect.WorkPool, s Settings) (dispatch.Backe
 	case slices.Contains(cloudrun.PoolTypes(), pool.Type):
 		return cloudRun(pool, s, env)
 	case slices.Contains(aci.PoolTypes(), pool.Type):
+		sweepAfter, err := positiveDuration(env, EnvACISweepAfter)
+		if err != nil {
+			return nil, fmt.Errorf("work pool %q (type %s): %w", pool.Name, pool.Type, err)
+		}
 		b, err := aci.New(aci.Config{
 			SubscriptionID: first(env(EnvAzureSubscription), templateDefault(pool, "subscription_id")),
 			ResourceGroup:  first(env(EnvACIResourceGroup), templateDefault(pool, "resource_group_name")),
 			Location:       first(env(EnvACILocation), templateDefault(pool, "location")),
+			SweepAfter:     sweepAfter, // zero: the backend's default
 			Logger:         s.Logger,
 		})
 		if err != nil {
@@ -161,6 +170,20 @@ func (c *sweepingCloudRun) Sweep(ctx context.Context) (int, error) {
 		return 0, nil // no project known until a job names one: nothing to sweep
 	}
 	return c.Backend.Sweep(ctx, c.project, c.region, c.after)
+}
+
+// positiveDuration reads the Go duration in environment variable name;
+// unset gives zero.
+func positiveDuration(env func(string) string, name string) (time.Duration, error) {
+	v := env(name)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q is not a positive duration such as 10m", name, v)
+	}
+	return d, nil
 }
 
 // templateDefault returns the string default of a variable in the pool's
