@@ -1,44 +1,117 @@
 package ecs
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"maps"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
-	"sync/atomic"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-
-	"github.com/pushpool/pushpool/dispatch/dispatchtest"
 )
 
-// countingClient counts the AWS API calls made through it, and the
-// task definition registrations among them.
+// countingClient is the AWS SDK's HTTP client in tests: it counts the API
+// calls made through it by action (ECS's X-Amz-Target, EC2's Action) and
+// keeps the bodies of the RunTask requests.
 type countingClient struct {
-	calls, registrations atomic.Int64
+	mu       sync.Mutex
+	actions  map[string]int
+	runTasks [][]byte
+	// lose is how many RunTask responses to drop after AWS answered, as a
+	// connection reset does: the task is started, the caller never hears.
+	lose int
 }
 
 func (c *countingClient) Do(r *http.Request) (*http.Response, error) {
-	c.calls.Add(1)
-	if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".RegisterTaskDefinition") {
-		c.registrations.Add(1)
+	var body []byte
+	if r.Body != nil {
+		data, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		body = data
+		r.Body = io.NopCloser(bytes.NewReader(data))
 	}
-	return http.DefaultClient.Do(r)
+	action := r.Header.Get("X-Amz-Target")
+	if i := strings.LastIndexByte(action, '.'); i >= 0 {
+		action = action[i+1:]
+	} else if form, err := url.ParseQuery(string(body)); err == nil {
+		action = form.Get("Action")
+	}
+	c.mu.Lock()
+	if c.actions == nil {
+		c.actions = map[string]int{}
+	}
+	c.actions[action]++
+	lose := false
+	if action == "RunTask" {
+		c.runTasks = append(c.runTasks, body)
+		lose, c.lose = c.lose > 0, max(c.lose-1, 0)
+	}
+	c.mu.Unlock()
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil || !lose {
+		return resp, err
+	}
+	resp.Body.Close()
+	return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
 }
 
-// BenchmarkSubmit measures one ECS submission on moto, for runs of one
-// deployment (one task definition content):
-//   - cold: every submission by a new Backend, as every Lambda invocation
-//     or separate dispatcher: the revision is found by its content-hash tag;
+// counts returns the calls by action since the last reset.
+func (c *countingClient) counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.actions)
+}
+
+func (c *countingClient) total() int {
+	n := 0
+	for _, v := range c.counts() {
+		n += v
+	}
+	return n
+}
+
+func (c *countingClient) reset() {
+	c.mu.Lock()
+	c.actions, c.runTasks = nil, nil
+	c.mu.Unlock()
+}
+
+// newCountingBackend returns a Backend on moto whose AWS calls go through c.
+func newCountingBackend(tb testing.TB, c *countingClient) *Backend {
+	tb.Helper()
+	cfg := motoAWS()
+	cfg.HTTPClient = c
+	bk, err := New(tb.Context(), Config{AWS: cfg, Endpoint: moto.URL, DefaultImage: "prefecthq/prefect:3.9.1-python3.11",
+		MaxAttempts: 3, MaxBackoff: 20 * time.Millisecond})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bk
+}
+
+// BenchmarkStart measures the start of a fresh attempt on moto, for runs of
+// one deployment (one task definition content):
+//   - cold: every start by a new Backend, as every Lambda invocation or
+//     separate dispatcher: the revision is found by its content-hash tag;
 //   - warm: one Backend for all, which remembers the revision it used.
 //
-// It reports AWS API calls per submission and task definition
-// registrations per submission (Prefect's worker registers a revision in
-// every new process unless match_latest_revision_in_family is set, so a
-// fresh process per run means one registration per run).
-func BenchmarkSubmit(b *testing.B) {
+// It reports AWS API calls per start, task definition registrations per
+// start (Prefect's worker registers a revision in every new process unless
+// match_latest_revision_in_family is set, so a fresh process per run means
+// one registration per run) and ListTasks calls per start (none: RunTask's
+// clientToken makes the start idempotent without a lookup).
+func BenchmarkStart(b *testing.B) {
 	for _, mode := range []string{"cold", "warm"} {
 		b.Run(mode, func(b *testing.B) {
 			cluster := fmt.Sprintf("bench-%s-%d", mode, time.Now().UnixNano())
@@ -46,40 +119,31 @@ func BenchmarkSubmit(b *testing.B) {
 				b.Fatal(err)
 			}
 			counter := &countingClient{}
-			newBackend := func() *Backend {
-				cfg := motoAWS()
-				cfg.HTTPClient = counter
-				bk, err := New(b.Context(), Config{AWS: cfg, Endpoint: moto.URL, DefaultImage: "prefecthq/prefect:3.9.1-python3.11"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				return bk
-			}
 			vars := map[string]any{"cluster": cluster, "family": cluster}
-			// One submission outside the timer registers the revision.
-			if _, err := newBackend().Submit(b.Context(), dispatchtest.RenderJob(b, PoolType, DefaultBaseJobTemplate(), vars, dispatchtest.NewFlowRunID())); err != nil {
+			// One start outside the timer registers the revision.
+			if _, err := newCountingBackend(b, counter).Start(b.Context(), newJob(b, vars)); err != nil {
 				b.Fatal(err)
 			}
-			warm := newBackend()
-			counter.calls.Store(0)
-			counter.registrations.Store(0)
+			warm := newCountingBackend(b, counter)
+			counter.reset()
 			start := time.Now()
 			b.ResetTimer()
 			for b.Loop() {
 				bk := warm
 				if mode == "cold" {
-					bk = newBackend()
+					bk = newCountingBackend(b, counter)
 				}
-				job := dispatchtest.RenderJob(b, PoolType, DefaultBaseJobTemplate(), vars, dispatchtest.NewFlowRunID())
-				if _, err := bk.Submit(b.Context(), job); err != nil {
+				if _, err := bk.Start(b.Context(), newJob(b, vars)); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.StopTimer()
 			n := float64(b.N)
-			b.ReportMetric(float64(counter.calls.Load())/n, "aws-calls/submit")
-			b.ReportMetric(float64(counter.registrations.Load())/n, "registrations/submit")
-			b.ReportMetric(n/time.Since(start).Seconds(), "submits/s")
+			counts := counter.counts()
+			b.ReportMetric(float64(counter.total())/n, "aws-calls/start")
+			b.ReportMetric(float64(counts["RegisterTaskDefinition"])/n, "registrations/start")
+			b.ReportMetric(float64(counts["ListTasks"])/n, "listtasks/start")
+			b.ReportMetric(n/time.Since(start).Seconds(), "starts/s")
 		})
 	}
 }

@@ -25,7 +25,8 @@ func TestDefaultBaseJobTemplate_matchesPrefect(t *testing.T) {
 }
 
 // motoHarness is the conformance harness on moto: cluster is a moto
-// cluster, Exit and Vanish use moto's control routes.
+// cluster; Count counts the tasks of every attempt of the flow run (their
+// startedBy begins with its id); Exit and Vanish use moto's control routes.
 func motoHarness(t *testing.T, b *Backend, cluster string) dispatchtest.Harness {
 	return dispatchtest.Harness{
 		Backend: b,
@@ -33,11 +34,7 @@ func motoHarness(t *testing.T, b *Backend, cluster string) dispatchtest.Harness 
 			return dispatchtest.RenderJob(t, PoolType, DefaultBaseJobTemplate(), map[string]any{"cluster": cluster}, flowRunID)
 		},
 		Count: func(t *testing.T, flowRunID string) int {
-			arns, err := moto.TasksStartedBy(t.Context(), flowRunID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return len(arns)
+			return len(tasksOfFlowRun(t, flowRunID))
 		},
 		Exit: func(t *testing.T, infraID string, code int) {
 			if err := moto.SetTaskStopped(t.Context(), taskARN(t, infraID), localstack.MotoTaskStop{ExitCode: &code}); err != nil {

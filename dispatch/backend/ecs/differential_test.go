@@ -39,8 +39,9 @@ print(json.dumps({"td": td, "req": req, "image": get_prefect_image_name()}))
 // request pushpool builds equal prefect-aws's for the same configuration.
 // Legitimate differences, normalised away: env and tag order (Prefect keeps
 // dict insertion order, pushpool sorts), and pushpool's own additions to
-// RunTask (startedBy, clientToken) and to the registered task definition
-// (the content-hash tag), which Submit adds after these functions. One
+// RunTask (startedBy, clientToken, the pushpool.io/attempt tag) and to the
+// registered task definition (the content-hash tag), which Start adds after
+// these functions. One
 // deliberate difference: with prefect_api_key_secret_arn set, prefect-aws
 // still passes a PREFECT_API_KEY that the env job variable rendered into the
 // container override as plain env; pushpool drops it (secretless), so it is

@@ -1,11 +1,20 @@
 // Package ecs is pushpool's backend for Prefect's ECS work pools (types
 // "ecs" and "ecs:push"): it builds and registers the task definition and
-// runs the task as prefect-aws's ECSWorker does, idempotently per flow run,
-// and reports and stops tasks by the infrastructure_pid the worker records,
-// "<cluster>::<task ARN>".
+// runs the task as prefect-aws's ECSWorker does, and reports and stops tasks
+// by the infrastructure_pid the worker records, "<cluster>::<task ARN>".
 //
-// Credentials: Submit uses the job configuration's aws_credentials block
-// when it holds keys or a profile (region from region_name, else the
+// Tasks are per attempt (dispatch.Attempt): the attempt's Token, "<flow run
+// id>-<key>", is the task's startedBy, RunTask's clientToken and the value
+// of its pushpool.io/attempt tag. ECS answers a repeated clientToken with
+// the task it started first, so starting an attempt twice, one start after
+// another or at the same time, starts one task; a flow run that is run
+// again (Retry, resume, reschedule) is a new attempt with a new token and
+// gets a new task, even while the first task is still listed. Find looks an
+// attempt's task up by its startedBy; Status reports the attempt its
+// startedBy names.
+//
+// Credentials: Start and Find use the job configuration's aws_credentials
+// block when it holds keys or a profile (region from region_name, else the
 // backend's), otherwise the backend's own configuration (the default AWS
 // credential chain). Status and Stop only get the infrastructure id, so they
 // always use the backend's own credentials, in the region named by the task

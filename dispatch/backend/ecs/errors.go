@@ -40,7 +40,7 @@ func classify(err error, flowRunID string, call apiCall) error {
 		if errors.Is(err, dispatch.ErrRetryable) {
 			return err
 		}
-		return retryable("%s%s on %s failed before AWS answered; it will be retried: %w", runPrefix(flowRunID), call.action, call.object, err)
+		return retryable("%s%s on %s got no answer from AWS; it will be retried: %w", runPrefix(flowRunID), call.action, call.object, err)
 	}
 	code, msg := api.ErrorCode(), api.ErrorMessage()
 	switch {

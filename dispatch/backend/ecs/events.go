@@ -3,7 +3,6 @@ package ecs
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -19,15 +18,15 @@ type taskStateChange struct {
 	Detail     json.RawMessage `json:"detail"`
 }
 
-// flowRunID matches a flow run id, which pushpool sets as startedBy.
-var flowRunID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-
 // ParseTaskStateChange decodes an ECS "Task State Change" event, as
 // EventBridge delivers it to a Lambda target or as the body of an SQS
 // message, into the infrastructure event of the flow run whose task it is,
-// for dispatch.Reconciler.Observe. ok is false, with no error, for other
-// events and for tasks pushpool did not start (their startedBy is not a
-// flow run id). The infrastructure id uses the cluster ARN; SameInfrastructure
+// for dispatch.Reconciler.Observe. The task's startedBy, the attempt's
+// Token, names the flow run and the attempt (Status.Attempt), so that the
+// reconciler ignores events about an earlier attempt's task; a task started
+// before attempts (startedBy the bare flow run id) gives no attempt. ok is
+// false, with no error, for other events and for tasks pushpool did not
+// start. The infrastructure id uses the cluster ARN; SameInfrastructure
 // matches it with an id recorded with the cluster's name.
 func ParseTaskStateChange(data []byte) (ev dispatch.InfraEvent, ok bool, err error) {
 	var env taskStateChange
@@ -41,8 +40,8 @@ func ParseTaskStateChange(data []byte) (ev dispatch.InfraEvent, ok bool, err err
 	if err := json.Unmarshal(env.Detail, &task); err != nil {
 		return ev, false, fmt.Errorf("decode the detail of an ECS task state change event: %w", err)
 	}
-	run := aws.ToString(task.StartedBy)
-	if !flowRunID.MatchString(run) {
+	run, _, ours := parseStartedBy(aws.ToString(task.StartedBy))
+	if !ours {
 		return ev, false, nil
 	}
 	taskARN := aws.ToString(task.TaskArn)

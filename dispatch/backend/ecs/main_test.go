@@ -2,7 +2,10 @@ package ecs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -12,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/pushpool/pushpool/dispatch"
+	"github.com/pushpool/pushpool/dispatch/dispatchtest"
 	"github.com/pushpool/pushpool/internal/localstack"
 )
 
@@ -76,6 +81,38 @@ func createCluster(t *testing.T) string {
 		t.Fatalf("create cluster %s in moto: %v", name, err)
 	}
 	return name
+}
+
+// newJob renders a job of a fresh flow run from the default template with
+// vars, with a fresh attempt, as the engine hands it to Start.
+func newJob(t testing.TB, vars map[string]any) dispatch.Job {
+	t.Helper()
+	job := dispatchtest.RenderJob(t, PoolType, DefaultBaseJobTemplate(), vars, dispatchtest.NewFlowRunID())
+	job.Attempt = dispatchtest.NewAttempt(job.FlowRunID)
+	return job
+}
+
+// tasksOfFlowRun returns the ARNs of every task moto holds, in any status
+// and cluster, of any attempt of the flow run: their startedBy, the
+// attempt's Token, begins with the flow run id.
+func tasksOfFlowRun(t testing.TB, flowRunID string) []string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, moto.URL+"/_pushpool/tasks?startedByPrefix="+url.QueryEscape(flowRunID), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("list the tasks of flow run %s in moto: %v", flowRunID, err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		TaskArns []string `json:"taskArns"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("list the tasks of flow run %s in moto: HTTP %d, %v", flowRunID, resp.StatusCode, err)
+	}
+	return out.TaskArns
 }
 
 // taskARN returns the task ARN of an infrastructure id.

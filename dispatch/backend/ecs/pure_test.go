@@ -142,6 +142,14 @@ func TestTaskStatus(t *testing.T) {
 				Reason: "TaskFailedToStart: CannotPullContainerError: pull image manifest has been retried 5 time(s): the task failed to start and has no containers"}},
 		{"no exit code", types.Task{LastStatus: aws.String("STOPPED"), Containers: []types.Container{{Name: aws.String("prefect")}}},
 			dispatch.Status{State: dispatch.StateExited, ExitCode: -1}},
+		{"started for an attempt", types.Task{LastStatus: aws.String("RUNNING"), StartedBy: aws.String("7c2d9a4e-5b1f-4e8a-9d3c-2f6b8a1e0c57-3f9c0a7e")},
+			dispatch.Status{State: dispatch.StateRunning, Attempt: "3f9c0a7e"}},
+		{"an attempt's task exited", types.Task{LastStatus: aws.String("STOPPED"), StartedBy: aws.String("7c2d9a4e-5b1f-4e8a-9d3c-2f6b8a1e0c57-3f9c0a7e")},
+			dispatch.Status{State: dispatch.StateExited, ExitCode: -1, Attempt: "3f9c0a7e"}},
+		{"started before attempts", types.Task{LastStatus: aws.String("RUNNING"), StartedBy: aws.String("7c2d9a4e-5b1f-4e8a-9d3c-2f6b8a1e0c57")},
+			dispatch.Status{State: dispatch.StateRunning}},
+		{"started by a service", types.Task{LastStatus: aws.String("RUNNING"), StartedBy: aws.String("ecs-svc/1234567890123456789")},
+			dispatch.Status{State: dispatch.StateRunning}},
 	} {
 		if got := taskStatus(tc.task); got != tc.want {
 			t.Errorf("%s: taskStatus = %+v, want %+v", tc.name, got, tc.want)

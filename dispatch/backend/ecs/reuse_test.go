@@ -8,21 +8,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/pushpool/pushpool/dispatch/dispatchtest"
 	"github.com/pushpool/pushpool/internal/localstack"
 )
 
-// TestBackend_Submit_reusesTaskDefinition submits runs of one deployment
+// TestBackend_Start_reusesTaskDefinition starts runs of one deployment
 // through two Backends that share no memory (as two dispatcher processes):
 // they use one task definition revision; a changed image registers another.
-func TestBackend_Submit_reusesTaskDefinition(t *testing.T) {
+func TestBackend_Start_reusesTaskDefinition(t *testing.T) {
 	cluster := createCluster(t)
 	job := func(vars map[string]any) func(*testing.T) string {
 		return func(t *testing.T) string {
 			b := newTestBackend(t)
-			j := dispatchtest.RenderJob(t, PoolType, DefaultBaseJobTemplate(), vars, dispatchtest.NewFlowRunID())
+			j := newJob(t, vars)
 			j.WorkPool = "reuse-" + cluster
-			id, err := b.Submit(t.Context(), j)
+			id, err := b.Start(t.Context(), j)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,18 +50,18 @@ func TestBackend_Submit_reusesTaskDefinition(t *testing.T) {
 	}
 }
 
-// TestBackend_Submit_retriesConcurrentRevision checks that "Too many
+// TestBackend_Start_retriesConcurrentRevision checks that "Too many
 // concurrent attempts" from RegisterTaskDefinition is retried.
-func TestBackend_Submit_retriesConcurrentRevision(t *testing.T) {
+func TestBackend_Start_retriesConcurrentRevision(t *testing.T) {
 	cluster := createCluster(t)
 	if err := moto.InjectFault(t.Context(), localstack.MotoFault{Action: "RegisterTaskDefinition", Times: 2, Type: "ClientException",
 		Message: "Too many concurrent attempts to create a new revision of the specified family."}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { moto.ClearFaults(context.Background()) })
-	j := dispatchtest.RenderJob(t, PoolType, DefaultBaseJobTemplate(), map[string]any{"cluster": cluster, "family": "concurrent-" + cluster}, dispatchtest.NewFlowRunID())
-	if _, err := newTestBackend(t).Submit(t.Context(), j); err != nil {
-		t.Fatalf("Submit after two concurrent-revision refusals: %v", err)
+	j := newJob(t, map[string]any{"cluster": cluster, "family": "concurrent-" + cluster})
+	if _, err := newTestBackend(t).Start(t.Context(), j); err != nil {
+		t.Fatalf("Start after two concurrent-revision refusals: %v", err)
 	}
 }
 

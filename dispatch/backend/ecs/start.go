@@ -24,85 +24,134 @@ import (
 	"github.com/pushpool/pushpool/dispatch"
 )
 
-// Submit registers (or reuses) the run's task definition and runs its task,
-// unless a task started for the run already exists: ECS tasks carry the
-// flow run id as startedBy and RunTask's clientToken, so a resubmission
-// finds the first task instead of starting a second. It returns the
-// infrastructure_pid "<cluster>::<task ARN>", with the cluster as configured
-// or, when none is, the task's cluster ARN.
-func (b *Backend) Submit(ctx context.Context, job dispatch.Job) (string, error) {
+// Start runs the task of job.Attempt, registering (or reusing) its task
+// definition. The attempt's Token is the task's startedBy and RunTask's
+// clientToken, which ECS remembers per cluster for 24 hours: a repeated or
+// concurrent Start of one attempt, in this process or in another, gets the
+// task the first one started, while another attempt of the same flow run
+// (a Retry, a resume, a reschedule) gets a task of its own. A repeat whose
+// request differs from the first (a revision registered in between, a
+// changed variable) is refused by ECS with a ConflictException naming the
+// first task, which Start returns. Start makes no ListTasks call: Find is
+// the lookup. It returns the infrastructure_pid "<cluster>::<task ARN>",
+// with the cluster as configured or, when none is, the task's cluster ARN.
+func (b *Backend) Start(ctx context.Context, job dispatch.Job) (string, error) {
 	log := b.log.With(slog.String("flow_run_id", job.FlowRunID), slog.String("work_pool", job.WorkPool))
-	c, err := parseJobConfig(job.Configuration)
+	t, err := b.target(ctx, job)
 	if err != nil {
-		return "", fmt.Errorf("flow run %s: invalid ECS job configuration: %w", job.FlowRunID, err)
+		return "", err
 	}
-	awsCfg, err := b.awsConfigFor(ctx, c.credentials)
-	if err != nil {
-		return "", fmt.Errorf("flow run %s: %w", job.FlowRunID, err)
-	}
-	api := b.ecsClient(awsCfg)
-	cluster := c.cluster
-	if cluster == "" {
-		cluster = asString(c.taskRunRequest["cluster"])
-	}
-
-	if pid, ok, err := b.existingTask(ctx, api, job.FlowRunID, cluster, c.cluster); err != nil || ok {
-		if ok {
-			log.InfoContext(ctx, "found the task already started for the flow run", slog.String("infrastructure_id", pid))
-		}
-		return pid, err
-	}
-
+	token := job.Attempt.Token()
 	run := runInfo{workPool: job.WorkPool, deploymentID: job.DeploymentID, flowID: job.FlowID,
-		region: awsCfg.Region, defaultImage: b.cfg.DefaultImage}
+		region: t.awsCfg.Region, defaultImage: b.cfg.DefaultImage}
 	var (
 		td         map[string]any
-		tdARN      = asString(c.taskRunRequest["taskDefinition"])
+		tdARN      = asString(t.c.taskRunRequest["taskDefinition"])
 		registered bool
 	)
 	if tdARN == "" {
-		if td, err = prepareTaskDefinition(c, run); err != nil {
+		if td, err = prepareTaskDefinition(t.c, run); err != nil {
 			return "", fmt.Errorf("flow run %s: prepare the task definition: %w", job.FlowRunID, err)
 		}
-		if tdARN, registered, err = b.taskDefinition(ctx, api, job.FlowRunID, td, c.matchLatest); err != nil {
+		if tdARN, registered, err = b.taskDefinition(ctx, t.api, job.FlowRunID, td, t.c.matchLatest); err != nil {
 			return "", err
 		}
 	} else {
-		out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(tdARN)})
+		out, err := t.api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(tdARN)})
 		if err != nil {
 			return "", classify(err, job.FlowRunID, apiCall{action: "ecs:DescribeTaskDefinition", object: "task definition " + tdARN})
 		}
 		td = apiToMap(out.TaskDefinition)
 	}
-	if err := validateTaskDefinition(td, c); err != nil {
+	if err := validateTaskDefinition(td, t.c); err != nil {
 		return "", fmt.Errorf("flow run %s: task definition %s: %w", job.FlowRunID, tdARN, err)
 	}
-	req, err := prepareRunTaskRequest(ctx, c, td, tdARN, registered, &vpcSubnets{api: b.ec2Client(awsCfg)})
+	req, err := prepareRunTaskRequest(ctx, t.c, td, tdARN, registered, &vpcSubnets{api: b.ec2Client(t.awsCfg)})
 	if err != nil {
 		return "", fmt.Errorf("flow run %s: prepare the RunTask request: %w", job.FlowRunID, err)
 	}
-	req["startedBy"] = job.FlowRunID
-	req["clientToken"] = job.FlowRunID
+	req["startedBy"] = token
+	req["clientToken"] = token
+	req["tags"] = withTag(req["tags"], dispatch.LabelAttempt, token)
 	var in ecs.RunTaskInput
 	if err := decodeStrict(req, &in); err != nil {
 		return "", fmt.Errorf("flow run %s: the task_run_request of the job configuration is not a valid RunTask request: %w; fix the pool's base job template", job.FlowRunID, err)
 	}
-	where := "cluster " + orDefault(asString(req["cluster"]))
-	out, err := api.RunTask(ctx, &in)
+	where := "cluster " + orDefault(t.cluster)
+	call := apiCall{action: "ecs:RunTask", object: where + " with task definition " + tdARN, cluster: t.cluster}
+	// The SDK retries a throttled or failed RunTask with the same input, so
+	// with the same clientToken: a retry of a call that did start the task
+	// gets that task back.
+	out, err := t.api.RunTask(ctx, &in)
+	var conflict *types.ConflictException
+	if errors.As(err, &conflict) {
+		pid, found, ferr := b.conflicting(ctx, t, job, conflict.ResourceIds)
+		if ferr != nil || !found {
+			return "", errors.Join(classify(err, job.FlowRunID, call), ferr)
+		}
+		log.InfoContext(ctx, "found the task an earlier start of the attempt started", slog.String("infrastructure_id", pid), slog.String("attempt", job.Attempt.Key()))
+		return pid, nil
+	}
 	if err != nil {
-		return "", classify(err, job.FlowRunID, apiCall{action: "ecs:RunTask", object: where + " with task definition " + tdARN, cluster: asString(req["cluster"])})
+		return "", classify(err, job.FlowRunID, call)
 	}
 	if len(out.Failures) > 0 {
 		f := out.Failures[0]
-		return "", runTaskFailure(job.FlowRunID, orDefault(asString(req["cluster"])), aws.ToString(f.Reason), aws.ToString(f.Detail))
+		return "", runTaskFailure(job.FlowRunID, orDefault(t.cluster), aws.ToString(f.Reason), aws.ToString(f.Detail))
 	}
 	if len(out.Tasks) == 0 {
 		return "", retryable("flow run %s: RunTask in %s returned neither a task nor a failure; it will be retried", job.FlowRunID, where)
 	}
 	task := out.Tasks[0]
-	pid := formatID(c.cluster, aws.ToString(task.ClusterArn), aws.ToString(task.TaskArn))
-	log.InfoContext(ctx, "started ECS task", slog.String("infrastructure_id", pid), slog.String("task_definition", tdARN))
+	pid := formatID(t.c.cluster, aws.ToString(task.ClusterArn), aws.ToString(task.TaskArn))
+	log.InfoContext(ctx, "started ECS task", slog.String("infrastructure_id", pid), slog.String("task_definition", tdARN), slog.String("attempt", job.Attempt.Key()))
 	return pid, nil
+}
+
+// Find returns the task started for job.Attempt, running or stopped (ECS
+// lists a stopped task for about an hour), by its startedBy, the attempt's
+// Token, in the cluster the job's RunTask names. A task of an earlier
+// attempt of the flow run has another startedBy and is never found.
+func (b *Backend) Find(ctx context.Context, job dispatch.Job) (string, bool, error) {
+	t, err := b.target(ctx, job)
+	if err != nil {
+		return "", false, err
+	}
+	return b.taskStartedBy(ctx, t, job.FlowRunID, job.Attempt.Token())
+}
+
+// target is where a job's task runs: its configuration, the ECS client with
+// the job's credentials, and the cluster its RunTask names ("" for the
+// account's default cluster).
+type target struct {
+	c       *jobConfig
+	awsCfg  aws.Config
+	api     ecsAPI
+	cluster string
+}
+
+// target reads the job's configuration and credentials. A job without an
+// attempt is a bug in the caller: the engine sets it from the run's claim.
+func (b *Backend) target(ctx context.Context, job dispatch.Job) (target, error) {
+	switch {
+	case job.Attempt.IsZero():
+		return target{}, fmt.Errorf("flow run %s: the ECS backend was given a job without an attempt (a bug in the caller: Job.Attempt must be set from the run's claim)", job.FlowRunID)
+	case job.Attempt.FlowRunID != job.FlowRunID:
+		return target{}, fmt.Errorf("flow run %s: the job's attempt is of flow run %s (a bug in the caller)", job.FlowRunID, job.Attempt.FlowRunID)
+	}
+	c, err := parseJobConfig(job.Configuration)
+	if err != nil {
+		return target{}, fmt.Errorf("flow run %s: invalid ECS job configuration: %w", job.FlowRunID, err)
+	}
+	awsCfg, err := b.awsConfigFor(ctx, c.credentials)
+	if err != nil {
+		return target{}, fmt.Errorf("flow run %s: %w", job.FlowRunID, err)
+	}
+	cluster := asString(c.taskRunRequest["cluster"])
+	if cluster == "" {
+		cluster = c.cluster
+	}
+	return target{c: c, awsCfg: awsCfg, api: b.ecsClient(awsCfg), cluster: cluster}, nil
 }
 
 func orDefault(cluster string) string {
@@ -112,36 +161,62 @@ func orDefault(cluster string) string {
 	return cluster
 }
 
-// existingTask finds a task already started for the flow run (startedBy is
-// its id), running or stopped.
-func (b *Backend) existingTask(ctx context.Context, api ecsAPI, flowRunID, cluster, configured string) (string, bool, error) {
+// conflicting resolves the ConflictException of a RunTask whose clientToken
+// an earlier, different request of the attempt used: the exception names
+// that request's task; without a name, the task is looked up by startedBy.
+func (b *Backend) conflicting(ctx context.Context, t target, job dispatch.Job, taskARNs []string) (string, bool, error) {
+	if len(taskARNs) == 0 {
+		return b.taskStartedBy(ctx, t, job.FlowRunID, job.Attempt.Token())
+	}
+	return b.taskID(ctx, t, job.FlowRunID, taskARNs[0])
+}
+
+// taskStartedBy finds a task with that startedBy, running or stopped.
+func (b *Backend) taskStartedBy(ctx context.Context, t target, flowRunID, startedBy string) (string, bool, error) {
 	for _, status := range []types.DesiredStatus{types.DesiredStatusRunning, types.DesiredStatusStopped} {
-		in := &ecs.ListTasksInput{StartedBy: aws.String(flowRunID), DesiredStatus: status}
-		if cluster != "" {
-			in.Cluster = aws.String(cluster)
+		in := &ecs.ListTasksInput{StartedBy: aws.String(startedBy), DesiredStatus: status}
+		if t.cluster != "" {
+			in.Cluster = aws.String(t.cluster)
 		}
-		out, err := api.ListTasks(ctx, in)
+		out, err := t.api.ListTasks(ctx, in)
 		if err != nil {
-			return "", false, classify(err, flowRunID, apiCall{action: "ecs:ListTasks", object: "cluster " + orDefault(cluster), cluster: cluster})
+			return "", false, classify(err, flowRunID, apiCall{action: "ecs:ListTasks", object: "cluster " + orDefault(t.cluster), cluster: t.cluster})
 		}
 		if len(out.TaskArns) == 0 {
 			continue
 		}
-		taskARN := out.TaskArns[0]
-		clusterARN := ""
-		if configured == "" {
-			desc, err := api.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: in.Cluster, Tasks: []string{taskARN}})
-			if err != nil {
-				return "", false, classify(err, flowRunID, apiCall{action: "ecs:DescribeTasks", object: "task " + taskARN, cluster: cluster})
-			}
-			if len(desc.Tasks) == 0 {
-				continue
-			}
-			clusterARN = aws.ToString(desc.Tasks[0].ClusterArn)
-		}
-		return formatID(configured, clusterARN, taskARN), true, nil
+		return b.taskID(ctx, t, flowRunID, out.TaskArns[0])
 	}
 	return "", false, nil
+}
+
+// taskID is the infrastructure id of a task of the target's cluster: with
+// the configured cluster, or with the task's cluster ARN, which takes a
+// DescribeTasks call. found is false when ECS no longer describes the task.
+func (b *Backend) taskID(ctx context.Context, t target, flowRunID, taskARN string) (string, bool, error) {
+	if t.c.cluster != "" {
+		return formatID(t.c.cluster, "", taskARN), true, nil
+	}
+	in := &ecs.DescribeTasksInput{Tasks: []string{taskARN}}
+	if t.cluster != "" {
+		in.Cluster = aws.String(t.cluster)
+	}
+	desc, err := t.api.DescribeTasks(ctx, in)
+	if err != nil {
+		return "", false, classify(err, flowRunID, apiCall{action: "ecs:DescribeTasks", object: "task " + taskARN, cluster: t.cluster})
+	}
+	if len(desc.Tasks) == 0 {
+		return "", false, nil
+	}
+	return formatID("", aws.ToString(desc.Tasks[0].ClusterArn), taskARN), true, nil
+}
+
+// withTag returns the RunTask tags with key set to value (both slugified
+// as the worker slugifies tags), replacing a tag of that key.
+func withTag(tags any, key, value string) []any {
+	key = slugifyTag(key)
+	out := slices.DeleteFunc(slices.Clone(asList(tags)), func(t any) bool { return asString(asMap(t)["key"]) == key })
+	return append(out, map[string]any{"key": key, "value": slugifyTag(value)})
 }
 
 // taskDefinition returns the ARN of an ACTIVE revision with td's content,

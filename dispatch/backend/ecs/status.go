@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -88,11 +89,35 @@ func (b *Backend) describe(ctx context.Context, id TaskID) (types.Task, bool, er
 	return types.Task{}, false, nil
 }
 
-// taskStatus maps an ECS task to a dispatch.Status. A STOPPED task's exit
-// code is its orchestration container's (-1 when it has none, as for a task
-// that failed to start); its reason joins stopCode, stoppedReason and the
-// container's reason.
+// taskStatus maps an ECS task to a dispatch.Status, with the attempt its
+// startedBy names. A STOPPED task's exit code is its orchestration
+// container's (-1 when it has none, as for a task that failed to start);
+// its reason joins stopCode, stoppedReason and the container's reason.
 func taskStatus(t types.Task) dispatch.Status {
+	st := taskState(t)
+	_, st.Attempt, _ = parseStartedBy(aws.ToString(t.StartedBy))
+	return st
+}
+
+// flowRunIDPattern matches a flow run id as Prefect makes them.
+var flowRunIDPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// parseStartedBy reads a task's startedBy as pushpool sets it: an attempt's
+// Token "<flow run id>-<key>", or, for a task started before attempts, the
+// bare flow run id (key ""). ok is false for tasks pushpool did not start
+// (a service's "ecs-svc/...", a worker's task without startedBy).
+func parseStartedBy(startedBy string) (flowRunID, key string, ok bool) {
+	if run, key, ok := dispatch.ParseToken(startedBy); ok && flowRunIDPattern.MatchString(run) {
+		return run, key, true
+	}
+	if flowRunIDPattern.MatchString(startedBy) {
+		return startedBy, "", true
+	}
+	return "", "", false
+}
+
+// taskState is the state, exit code and reason of a task.
+func taskState(t types.Task) dispatch.Status {
 	switch aws.ToString(t.LastStatus) {
 	case "PROVISIONING", "PENDING", "ACTIVATING":
 		return dispatch.Status{State: dispatch.StatePending}
