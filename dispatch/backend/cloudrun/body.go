@@ -12,6 +12,7 @@ import (
 	"cloud.google.com/go/run/apiv2/runpb"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/pushpool/pushpool/dispatch"
 	"github.com/pushpool/pushpool/dispatch/template"
 )
 
@@ -23,11 +24,13 @@ const defaultRegion = "us-central1"
 // pushpool has no Python, so it names Prefect's default Python version.
 var defaultImage = "docker.io/prefecthq/prefect:" + template.PrefectVersion + "-python3.12"
 
-// spec is what Submit needs from one job configuration.
+// spec is what Start and Find need from one job configuration.
 type spec struct {
 	project, region string
 	keepJob         bool
 	name            string // the Cloud Run job id
+	token           string // its start_execution_token: the attempt key
+	attemptLabel    string // the value of its LabelAttempt label
 	image           string
 	body            map[string]any // prepared job body, REST JSON shape
 	job             *runpb.Job
@@ -64,15 +67,16 @@ func (c credentials) identity() string {
 	return "the dispatcher's Application Default Credentials"
 }
 
-// parseSpec reads and prepares a job configuration. Its errors are
-// permanent: the configuration is wrong.
-func parseSpec(cfg map[string]any, flowRunID, defaultProject string) (*spec, error) {
+// parseSpec reads and prepares a job configuration for attempt a, with the
+// backend's defaults c. Its errors are permanent: the configuration is
+// wrong.
+func parseSpec(cfg map[string]any, a dispatch.Attempt, c Config) (*spec, error) {
 	s := &spec{region: defaultRegion}
 	var err error
 	if s.creds, err = parseCredentials(cfg["credentials"]); err != nil {
 		return nil, err
 	}
-	s.project = firstNonEmpty(s.creds.project, defaultProject)
+	s.project = firstNonEmpty(s.creds.project, c.Project)
 	if s.project == "" {
 		return nil, errors.New("no GCP project: set project in the credentials block of the job configuration, or the dispatcher's Cloud Run project")
 	}
@@ -85,19 +89,25 @@ func parseSpec(cfg map[string]any, flowRunID, defaultProject string) (*spec, err
 		return nil, fmt.Errorf("job configuration field keep_job: %w", err)
 	}
 	name, _ := cfg["name"].(string)
-	s.name = JobName(name, flowRunID)
-	if s.body, err = prepareJobBody(cfg); err != nil {
+	s.token = a.Key()
+	s.name = JobName(name, a.FlowRunID, s.token)
+	if s.body, err = prepareJobBody(cfg, envSecrets{apiKey: c.APIKeySecret.selector(), authString: c.AuthStringSecret.selector()}); err != nil {
 		return nil, err
 	}
+	_, s.attemptLabel, _ = sanitizeLabel(LabelAttempt, a.Token())
 	labels := s.body["labels"].(map[string]any)
 	labels[LabelManaged] = "true"
+	labels[LabelAttempt] = s.attemptLabel
 	if s.keepJob {
 		labels[LabelKeepJob] = "true"
 	}
+	// The execution takes its labels from the template: they say whose it is.
+	s.body["template"].(map[string]any)["labels"].(map[string]any)[LabelAttempt] = s.attemptLabel
 	s.image, _ = container0(s.body)["image"].(string)
 	if s.job, err = toProto(s.body); err != nil {
 		return nil, err
 	}
+	s.job.CreateExecution = &runpb.Job_StartExecutionToken{StartExecutionToken: s.token}
 	return s, nil
 }
 
@@ -145,7 +155,9 @@ func parseCredentials(v any) (credentials, error) {
 // after the base preparation: it returns the configuration's job_body with
 // the env, labels, Cloud SQL volumes, command, args, image and timeout
 // filled in and an unset vpcAccess removed. The input is not modified.
-func prepareJobBody(cfg map[string]any) (map[string]any, error) {
+// defaults are the dispatcher's secrets for the Prefect API key and auth
+// string, used when the configuration names none.
+func prepareJobBody(cfg map[string]any, defaults envSecrets) (map[string]any, error) {
 	raw, ok := cfg["job_body"].(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("job configuration has no job_body object (got %T); restore it from the default cloud-run-v2 base job template", cfg["job_body"])
@@ -165,7 +177,7 @@ func prepareJobBody(cfg map[string]any) (map[string]any, error) {
 		return nil, fmt.Errorf("job body container 0 is a %T; want an object", containers[0])
 	}
 
-	if err := populateEnv(cfg, c0); err != nil {
+	if err := populateEnv(cfg, c0, defaults); err != nil {
 		return nil, err
 	}
 
@@ -226,11 +238,17 @@ func prepareJobBody(cfg map[string]any) (map[string]any, error) {
 	return body, nil
 }
 
+// envSecrets are SecretKeySelectors ({secret, version}) for the Prefect API
+// key and auth string; nil for none.
+type envSecrets struct{ apiKey, authString map[string]any }
+
 // populateEnv appends the configuration's env (sorted by name), its
 // env_from_secrets and the Prefect API key and auth string secrets to the
 // container's env, dropping the plaintext key or auth string when a secret
-// provides it.
-func populateEnv(cfg, c0 map[string]any) error {
+// provides it. The secrets are the configuration's prefect_api_key_secret and
+// prefect_api_auth_string_secret, else defaults, unless env_from_secrets
+// provides the variable.
+func populateEnv(cfg, c0 map[string]any, defaults envSecrets) error {
 	fromSecrets := map[string]map[string]any{}
 	if m, ok := cfg["env_from_secrets"].(map[string]any); ok {
 		for k, v := range m {
@@ -248,6 +266,12 @@ func populateEnv(cfg, c0 map[string]any) error {
 	authString, err := secretSelector(cfg["prefect_api_auth_string_secret"])
 	if err != nil {
 		return fmt.Errorf("prefect_api_auth_string_secret: %w", err)
+	}
+	if apiKey == nil && fromSecrets["PREFECT_API_KEY"] == nil {
+		apiKey = defaults.apiKey
+	}
+	if authString == nil && fromSecrets["PREFECT_API_AUTH_STRING"] == nil {
+		authString = defaults.authString
 	}
 	env, _ := cfg["env"].(map[string]any)
 	var out []any

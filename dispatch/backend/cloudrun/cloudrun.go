@@ -1,33 +1,50 @@
 // Package cloudrun runs flow runs as Cloud Run v2 jobs, the way Prefect's
 // cloud-run-v2 worker (prefect-gcp) does: it prepares the job body from the
-// pool's job configuration exactly as the worker does, creates the job,
-// waits until it is ready and runs it once.
+// pool's job configuration exactly as the worker does, creates the job and
+// waits until it is ready; the job starts its one execution itself.
 //
 // Differences from the worker, and why:
 //
-//   - Job names are deterministic: the slug of the configuration's name and
-//     12 hex digits of the flow run id (the worker adds 7 random ones), so a
-//     retried Submit finds the job and execution the first one started.
-//     Submit runs the job only when it has no execution yet, and after a
-//     transient error from RunJob looks again before retrying.
+//   - One job per attempt (dispatch.Attempt), created with its execution in
+//     one call: the job carries a start_execution_token (the attempt key),
+//     so Cloud Run starts the execution <job>-<token> as the job becomes
+//     ready, and nothing calls RunJob. The worker creates a job, waits for
+//     it and runs it. Job names are deterministic: the slug of the
+//     configuration's name (32 characters at most; the worker allows 55),
+//     12 hex digits of the flow run id and the attempt key (the worker adds
+//     7 random hex digits). A repeated or concurrent Start of one attempt
+//     gets AlreadyExists from CreateJob and waits for the same job: one
+//     execution per attempt, however many dispatchers try. A run that is
+//     run again (Retry, resume, reschedule) is a new attempt: a new job.
+//   - The job and its execution template carry the labels
+//     pushpool-io-attempt=<flow run id>-<attempt key> and
+//     pushpool-io-managed=true (and pushpool-io-keep-job=true when keep_job
+//     is set), which Status, Stop and Sweep read.
 //   - The infrastructure id is the execution's full resource name
 //     projects/P/locations/R/jobs/J/executions/E. The worker records the
 //     bare job name, which cannot be located again without the job
 //     configuration (project, region) that Status and Stop do not get. A bare
-//     job name is refused with an error saying so.
-//   - Submit returns once the execution exists; nothing waits for it to end.
-//     Status reports it, and never deletes anything.
+//     job name is refused with an error saying so. Find reports that name
+//     as soon as the attempt's job exists; until the execution starts,
+//     Status reports the job's Ready condition (PENDING, or EXITED -1 with
+//     its message when it failed).
+//   - Start returns once the execution has started; nothing waits for it to
+//     end. Status reports it, and never deletes anything.
 //   - Finished jobs are deleted by Sweep (from the reconcile pass), not right
 //     after completion, and only once their execution has completed:
 //     deleting a running execution SIGTERMs the flow (PrefectHQ/prefect#23025).
-//     Jobs pushpool creates carry the label pushpool-io-managed=true, and
-//     pushpool-io-keep-job=true when keep_job is set.
 //   - Transient errors (503, 429 throttling) are retried with backoff on
 //     every call; the readiness poll keeps polling through them until its
 //     deadline (PrefectHQ/prefect#22085). Errors that persist wrap
 //     dispatch.ErrRetryable so the run is rescheduled, not crashed.
 //   - Stop cancels the execution and deletes the job (only cancels when
 //     keep_job); the worker deletes the job.
+//   - The dispatcher can be configured with Secret Manager secrets for the
+//     Prefect API key and auth string (Config.APIKeySecret,
+//     Config.AuthStringSecret), used like the job variables
+//     prefect_api_key_secret and prefect_api_auth_string_secret when a
+//     configuration names none: the key is then read from the secret and
+//     never stored in the job in plaintext.
 //   - The container env is sorted by name (Go maps have no order).
 package cloudrun
 
@@ -37,6 +54,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +71,7 @@ import (
 type Config struct {
 	// Project is the GCP project of jobs whose configuration has no
 	// credentials block naming one, and the project Status, Stop and Sweep
-	// use when no Submit of this Backend used other credentials there.
+	// use when no Start of this Backend used other credentials there.
 	Project string
 	// ClientOptions are added to every Cloud Run client, after the
 	// credentials of a job configuration's block: an endpoint and
@@ -76,6 +95,81 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock Sweep judges ages by. Nil means time.Now.
 	Now func() time.Time
+	// APIKeySecret, when set, is the Secret Manager secret jobs read
+	// PREFECT_API_KEY from: for a job configuration that sets neither
+	// prefect_api_key_secret nor PREFECT_API_KEY in env_from_secrets, the
+	// container env gets a secretKeyRef to it and loses the plaintext key
+	// (which the dispatcher's own settings otherwise put there). The job's
+	// service account needs roles/secretmanager.secretAccessor on it.
+	APIKeySecret SecretRef
+	// AuthStringSecret is APIKeySecret for PREFECT_API_AUTH_STRING.
+	AuthStringSecret SecretRef
+}
+
+// SecretRef names a version of a Secret Manager secret, as Cloud Run's
+// SecretKeySelector does. The zero value names none.
+type SecretRef struct {
+	// Secret is the secret's id in the job's project, or
+	// projects/PROJECT/secrets/ID for a secret in another project.
+	Secret string
+	// Version is a version number, an alias, or "latest"; empty means
+	// "latest".
+	Version string
+}
+
+var (
+	secretRe        = regexp.MustCompile(`^(projects/[a-z0-9][-a-z0-9.:]*[a-z0-9]/secrets/)?[A-Za-z0-9_-]{1,255}$`)
+	secretVersionRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
+)
+
+// ParseSecretRef parses a secret as the environment spells it: ID or
+// ID:VERSION, projects/PROJECT/secrets/ID with an optional :VERSION, or
+// projects/PROJECT/secrets/ID/versions/VERSION. The empty string is the
+// zero SecretRef.
+func ParseSecretRef(s string) (SecretRef, error) {
+	var r SecretRef
+	switch {
+	case s == "":
+		return r, nil
+	case strings.Contains(s, "/versions/"):
+		r.Secret, r.Version, _ = strings.Cut(s, "/versions/")
+	default:
+		r.Secret = s
+		if i := strings.LastIndex(s, ":"); i > strings.LastIndex(s, "/") {
+			r.Secret, r.Version = s[:i], s[i+1:]
+			if r.Version == "" {
+				return SecretRef{}, fmt.Errorf("secret %q: the version after the colon is empty (leave out the colon for the latest version)", s)
+			}
+		}
+	}
+	if err := r.validate(); err != nil {
+		return SecretRef{}, fmt.Errorf("secret %q: %w", s, err)
+	}
+	return r, nil
+}
+
+// IsZero reports whether r names no secret.
+func (r SecretRef) IsZero() bool { return r == SecretRef{} }
+
+func (r SecretRef) validate() error {
+	if r.IsZero() {
+		return nil
+	}
+	if !secretRe.MatchString(r.Secret) {
+		return fmt.Errorf("secret name %q is not a Secret Manager secret id (letters, digits, - and _, at most 255) or projects/PROJECT/secrets/ID", r.Secret)
+	}
+	if r.Version != "" && !secretVersionRe.MatchString(r.Version) {
+		return fmt.Errorf("secret version %q is not a version number, an alias or latest", r.Version)
+	}
+	return nil
+}
+
+// selector is r as a SecretKeySelector in the job body; nil for none.
+func (r SecretRef) selector() map[string]any {
+	if r.IsZero() {
+		return nil
+	}
+	return map[string]any{"secret": r.Secret, "version": firstNonEmpty(r.Version, "latest")}
 }
 
 // Validate reports the first invalid field.
@@ -87,6 +181,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAttempts < 0 {
 		return fmt.Errorf("cloud run config: MaxAttempts must not be negative (got %d)", c.MaxAttempts)
+	}
+	if err := c.APIKeySecret.validate(); err != nil {
+		return fmt.Errorf("cloud run config: APIKeySecret: %w", err)
+	}
+	if err := c.AuthStringSecret.validate(); err != nil {
+		return fmt.Errorf("cloud run config: AuthStringSecret: %w", err)
 	}
 	return nil
 }
@@ -188,7 +288,7 @@ func (b *Backend) clientsFor(ctx context.Context, creds credentials) (*clients, 
 	return c, nil
 }
 
-// clientsForProject returns the clients a Submit last used in project, or
+// clientsForProject returns the clients a Start last used in project, or
 // the default ones.
 func (b *Backend) clientsForProject(ctx context.Context, project string) (*clients, error) {
 	b.mu.Lock()
@@ -233,66 +333,111 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Submit creates the flow run's job (or finds it), waits until it is
-// ready and runs it unless it already has an execution. It returns the
-// execution's resource name.
-func (b *Backend) Submit(ctx context.Context, job dispatch.Job) (string, error) {
-	s, err := parseSpec(job.Configuration, job.FlowRunID, b.cfg.Project)
-	if err != nil {
-		return "", fmt.Errorf("cloud run: flow run %s: prepare the job from the job configuration of pool %q: %w", job.FlowRunID, job.WorkPool, err)
+// attemptJob is one attempt's job: its spec, where it lives and who asks.
+type attemptJob struct {
+	s       *spec
+	cl      *clients
+	parent  string // projects/P/locations/R
+	jobName string // parent/jobs/J
+	t       target
+	log     *slog.Logger
+}
+
+// prepare reads job's configuration for its attempt and picks the clients.
+func (b *Backend) prepare(ctx context.Context, job dispatch.Job) (*attemptJob, error) {
+	if job.Attempt.IsZero() {
+		return nil, fmt.Errorf("cloud run: flow run %s: the job names no attempt (a bug in the caller)", job.FlowRunID)
 	}
-	log := b.log.With(slog.String("flow_run_id", job.FlowRunID), slog.String("work_pool", job.WorkPool),
-		slog.String("job", s.name), slog.String("project", s.project), slog.String("region", s.region))
+	s, err := parseSpec(job.Configuration, job.Attempt, b.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cloud run: flow run %s: prepare the job from the job configuration of pool %q: %w", job.FlowRunID, job.WorkPool, err)
+	}
 	cl, err := b.clientsFor(ctx, s.creds)
 	if err != nil {
-		return "", fmt.Errorf("cloud run: flow run %s: %w", job.FlowRunID, err)
+		return nil, fmt.Errorf("cloud run: flow run %s: %w", job.FlowRunID, err)
 	}
 	b.mu.Lock()
 	b.projects[s.project] = s.creds.key()
 	b.mu.Unlock()
-
 	parent := fmt.Sprintf("projects/%s/locations/%s", s.project, s.region)
-	jobName := parent + "/jobs/" + s.name
-	t := target{flowRunID: job.FlowRunID, project: s.project, region: s.region, job: s.name, image: s.image, identity: cl.identity}
+	return &attemptJob{
+		s: s, cl: cl, parent: parent, jobName: parent + "/jobs/" + s.name,
+		t: target{flowRunID: job.FlowRunID, project: s.project, region: s.region, job: s.name, image: s.image, identity: cl.identity},
+		log: b.log.With(slog.String("flow_run_id", job.FlowRunID), slog.String("work_pool", job.WorkPool), slog.String("attempt", job.Attempt.Key()),
+			slog.String("job", s.name), slog.String("project", s.project), slog.String("region", s.region)),
+	}, nil
+}
 
-	attempts, err := b.retry(ctx, log, callCreateJob, func(ctx context.Context) error {
-		_, err := cl.jobs.CreateJob(ctx, &runpb.CreateJobRequest{Parent: parent, JobId: s.name, Job: s.job})
+// Start creates job.Attempt's Cloud Run job with a start_execution_token,
+// so that Cloud Run starts its one execution as the job becomes ready, and
+// waits until it is ready. A job of the attempt's name that exists already
+// (AlreadyExists) is the same attempt started before, by this or another
+// dispatcher: Start waits for it instead. It returns the execution's
+// resource name.
+func (b *Backend) Start(ctx context.Context, job dispatch.Job) (string, error) {
+	a, err := b.prepare(ctx, job)
+	if err != nil {
+		return "", err
+	}
+	attempts, err := b.retry(ctx, a.log, callCreateJob, func(ctx context.Context) error {
+		_, err := a.cl.jobs.CreateJob(ctx, &runpb.CreateJobRequest{Parent: a.parent, JobId: a.s.name, Job: a.s.job})
 		return err
 	})
 	switch {
 	case err == nil:
-		log.InfoContext(ctx, "created Cloud Run job")
+		a.log.InfoContext(ctx, "created Cloud Run job")
 	case classify(err) == kindExists:
-		log.InfoContext(ctx, "Cloud Run job exists already; resuming its submission")
+		a.log.InfoContext(ctx, "the attempt's Cloud Run job exists already; resuming its start")
 	default:
-		return "", explain(t, callCreateJob, err, attempts)
+		return "", explain(a.t, callCreateJob, err, attempts)
 	}
 
-	j, err := b.waitReady(ctx, log, cl, jobName, t)
+	j, err := b.waitReady(ctx, a.log, a.cl, a.jobName, a.t)
 	if err != nil {
-		if !errors.Is(err, dispatch.ErrRetryable) && !s.keepJob {
-			b.deleteUnrun(ctx, log, cl, jobName)
+		if j != nil && !a.s.keepJob {
+			b.deleteUnrun(ctx, a.log, a.cl, a.jobName)
 		}
 		return "", err
 	}
-	if got := j.GetLabels()[LabelFlowRunID]; got != job.FlowRunID {
-		return "", fmt.Errorf("cloud run: flow run %s: job %s in project %s region %s belongs to flow run %q, not this one (a job name collision); delete that job or rename this run's job with the name job variable", job.FlowRunID, s.name, s.project, s.region, got)
-	}
-
-	if name, err := b.latestExecution(ctx, log, cl, jobName, t); err != nil {
+	if err := a.owns(j); err != nil {
 		return "", err
-	} else if name != "" {
-		log.InfoContext(ctx, "Cloud Run job already has an execution; not running it again", slog.String("execution", name))
-		return name, nil
 	}
-	return b.runOnce(ctx, log, cl, jobName, t)
+	id := executionOf(j, a.s.token)
+	a.log.InfoContext(ctx, "Cloud Run job is ready; its execution started", slog.String("execution", id))
+	return id, nil
+}
+
+// owns checks that j is the attempt's job and not another's of the same
+// name (vanishingly unlikely: the name derives from the flow run and the
+// attempt).
+func (a *attemptJob) owns(j *runpb.Job) error {
+	_, run, _ := sanitizeLabel(LabelFlowRunID, a.t.flowRunID)
+	got := j.GetLabels()[LabelFlowRunID]
+	attempt, ok := j.GetLabels()[LabelAttempt]
+	if got != run || ok && attempt != a.s.attemptLabel {
+		return fmt.Errorf("%s: the job belongs to flow run %q attempt %q, not to this one (a job name collision); delete that job or rename this run's job with the name job variable",
+			a.t.prefix(callGetJob), got, attempt)
+	}
+	return nil
 }
 
 // waitReady polls the job until its Ready condition succeeds or fails,
-// riding out transient errors until the ReadyTimeout or ctx ends.
+// riding out transient errors until the ReadyTimeout or ctx ends. A job
+// whose Ready condition failed before it started an execution is returned
+// with the error, so the caller can delete it.
 func (b *Backend) waitReady(ctx context.Context, log *slog.Logger, cl *clients, jobName string, t target) (*runpb.Job, error) {
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.ReadyTimeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
+	// timeUp is why the wait ended when ctx did, unless a transient error
+	// says more.
+	timeUp := func() error {
+		if outer.Err() != nil {
+			return fmt.Errorf("job not ready when the time for the start ran out: %w", context.Cause(outer))
+		}
+		return fmt.Errorf("job not ready after %s: %w", b.cfg.ReadyTimeout, context.DeadlineExceeded)
+	}
 	delay := b.cfg.Backoff
 	var lastErr error
 	attempts := 0
@@ -307,107 +452,105 @@ func (b *Backend) waitReady(ctx context.Context, log *slog.Logger, cl *clients, 
 				return j, nil
 			}
 			if c.GetType() == "Ready" && c.GetState() == runpb.Condition_CONDITION_FAILED {
+				if j.GetLatestCreatedExecution().GetName() != "" {
+					return j, nil // it started: the execution tells the rest
+				}
 				if c.GetReason() == runpb.Condition_CONTAINER_MISSING {
-					return nil, fmt.Errorf("%s: the job's image %q cannot be found (%s); check that the image exists and that Cloud Run's service agent may pull it, or fix the image job variable",
+					return j, fmt.Errorf("%s: the job's image %q cannot be found (%s); check that the image exists and that Cloud Run's service agent may pull it, or fix the image job variable",
 						t.prefix(callCreateJob), t.image, c.GetMessage())
 				}
-				return nil, fmt.Errorf("%s: the job did not become ready: %s (reason %v); fix the job configuration",
+				return j, fmt.Errorf("%s: the job did not become ready: %s (reason %v); fix the job configuration",
 					t.prefix(callCreateJob), c.GetMessage(), c.GetReasons())
 			}
 			log.DebugContext(ctx, "waiting for the Cloud Run job to become ready", slog.String("condition", c.GetState().String()))
 			delay = b.cfg.Backoff
+		case ctx.Err() != nil || !time.Now().Before(deadline): // the call failed because the wait is over
+			if lastErr == nil {
+				lastErr = timeUp()
+			}
+			return nil, explain(t, callGetJob, lastErr, attempts)
 		case k == kindTransient || k == kindThrottled || k == kindQuota:
 			lastErr = err
 			wait = delay/2 + rand.N(delay/2+1)
 			delay = min(2*delay, b.cfg.MaxBackoff)
 			log.WarnContext(ctx, "transient Cloud Run error while waiting for the job to become ready; still waiting",
 				slog.Int("attempt", attempts), slog.String("error", err.Error()))
-		case k == kindContext && lastErr != nil:
-			return nil, explain(t, callGetJob, lastErr, attempts)
 		default:
 			return nil, explain(t, callGetJob, err, attempts)
 		}
 		if err := sleep(ctx, wait); err != nil {
 			if lastErr == nil {
-				lastErr = fmt.Errorf("job not ready after %s: %w", b.cfg.ReadyTimeout, err)
+				lastErr = timeUp()
 			}
 			return nil, explain(t, callGetJob, lastErr, attempts)
 		}
 	}
 }
 
-// deleteUnrun deletes a job that never became ready; it has no execution.
+// deleteUnrun deletes a job that failed to become ready; it has no
+// execution.
 func (b *Backend) deleteUnrun(ctx context.Context, log *slog.Logger, cl *clients, jobName string) {
 	if _, err := cl.jobs.DeleteJob(context.WithoutCancel(ctx), &runpb.DeleteJobRequest{Name: jobName}); err != nil && classify(err) != kindNotFound {
 		log.WarnContext(ctx, "could not delete the Cloud Run job that did not become ready", slog.String("error", err.Error()))
 	}
 }
 
-// latestExecution returns the name of the job's newest execution, or "".
-func (b *Backend) latestExecution(ctx context.Context, log *slog.Logger, cl *clients, jobName string, t target) (string, error) {
-	var name string
-	attempts, err := b.retry(ctx, log, callListExecutions, func(ctx context.Context) error {
-		resp, err := cl.execs.ListExecutions(ctx, &runpb.ListExecutionsRequest{Parent: jobName, PageSize: 1}).Next()
-		switch {
-		case err == iterator.Done:
-			name = ""
-			return nil
-		case err != nil:
-			return err
-		}
-		name = resp.GetName()
-		return nil
-	})
+// executionOf names the execution j's start_execution_token starts:
+// <job>-<token>, whether it exists yet or not. When Cloud Run reports the
+// job's only execution under another name, that one is it.
+func executionOf(j *runpb.Job, token string) string {
+	if latest := j.GetLatestCreatedExecution().GetName(); latest != "" && j.GetExecutionCount() == 1 {
+		return latest
+	}
+	return tokenExecution(j.GetName(), token)
+}
+
+// tokenExecution is the resource name of the execution a job created with
+// token starts.
+func tokenExecution(jobName, token string) string {
+	return jobName + "/executions/" + jobName[strings.LastIndex(jobName, "/")+1:] + "-" + token
+}
+
+// tokenOf is the start_execution_token j was created with, or the attempt
+// key its label names when Cloud Run does not return the token.
+func tokenOf(j *runpb.Job) string {
+	if t := j.GetStartExecutionToken(); t != "" {
+		return t
+	}
+	return attemptOf(j.GetLabels())
+}
+
+// Find returns the execution of job.Attempt's job: the one it started, or
+// the one it will start when it is not ready yet (Status then reports the
+// job's state). found is false when the attempt has no job.
+func (b *Backend) Find(ctx context.Context, job dispatch.Job) (string, bool, error) {
+	a, err := b.prepare(ctx, job)
 	if err != nil {
-		return "", explain(t, callListExecutions, err, attempts)
+		return "", false, err
 	}
-	return name, nil
+	var j *runpb.Job
+	attempts, err := b.retry(ctx, a.log, callGetJob, func(ctx context.Context) error {
+		j, err = a.cl.jobs.GetJob(ctx, &runpb.GetJobRequest{Name: a.jobName})
+		return err
+	})
+	switch {
+	case classify(err) == kindNotFound:
+		return "", false, nil
+	case err != nil:
+		return "", false, explain(a.t, callGetJob, err, attempts)
+	}
+	if err := a.owns(j); err != nil {
+		a.log.WarnContext(ctx, "the Cloud Run job of the attempt's name is another's; taking it that the attempt started none", slog.String("error", err.Error()))
+		return "", false, nil
+	}
+	return executionOf(j, a.s.token), true, nil
 }
 
-// runOnce runs the job. After a transient error it looks for an execution
-// the failed call may have started before it tries again, so the job never
-// runs twice.
-func (b *Backend) runOnce(ctx context.Context, log *slog.Logger, cl *clients, jobName string, t target) (string, error) {
-	delay := b.cfg.Backoff
-	for attempt := 1; ; attempt++ {
-		op, err := cl.jobs.RunJob(ctx, &runpb.RunJobRequest{Name: jobName})
-		if err == nil {
-			if md, merr := op.Metadata(); merr == nil && md.GetName() != "" {
-				log.InfoContext(ctx, "started Cloud Run execution", slog.String("execution", md.GetName()))
-				return md.GetName(), nil
-			}
-			name, err := b.latestExecution(ctx, log, cl, jobName, t)
-			if err != nil || name != "" {
-				return name, err
-			}
-			return "", fmt.Errorf("%s: Cloud Run accepted the run but shows no execution; submit the run again", t.prefix(callRunJob))
-		}
-		if !classify(err).retried() {
-			return "", explain(t, callRunJob, err, attempt)
-		}
-		name, lerr := b.latestExecution(ctx, log, cl, jobName, t)
-		if lerr != nil {
-			// Cannot tell whether the failed call started one: stop here;
-			// the next Submit looks first.
-			return "", explain(t, callRunJob, err, attempt)
-		}
-		if name != "" {
-			log.WarnContext(ctx, "RunJob failed but started an execution; using it", slog.String("execution", name), slog.String("error", err.Error()))
-			return name, nil
-		}
-		if attempt >= b.cfg.MaxAttempts {
-			return "", explain(t, callRunJob, err, attempt)
-		}
-		wait := delay/2 + rand.N(delay/2+1)
-		log.WarnContext(ctx, "transient Cloud Run error; retrying", slog.String("call", callRunJob.verb), slog.Int("attempt", attempt), slog.String("error", err.Error()))
-		if serr := sleep(ctx, wait); serr != nil {
-			return "", explain(t, callRunJob, err, attempt)
-		}
-		delay = min(2*delay, b.cfg.MaxBackoff)
-	}
-}
-
-// Status reports the execution named by infrastructureID.
+// Status reports the execution named by infrastructureID. When the
+// execution does not exist but its job does, the job has not started it
+// (yet): Status reports the job's Ready condition, EXITED with exit code -1
+// when it failed (its message, such as a missing image, is the reason) and
+// PENDING otherwise.
 func (b *Backend) Status(ctx context.Context, infrastructureID string) (dispatch.Status, error) {
 	id, err := ParseExecutionID(infrastructureID)
 	if err != nil {
@@ -417,33 +560,96 @@ func (b *Backend) Status(ctx context.Context, infrastructureID string) (dispatch
 	if err != nil {
 		return dispatch.Status{}, err
 	}
-	t := target{project: id.Project, region: id.Region, job: id.Job, execution: id.Execution, identity: cl.identity}
+	ex, err := b.getExecution(ctx, cl, id)
+	switch {
+	case err != nil:
+		return dispatch.Status{}, err
+	case ex != nil:
+		return statusOf(ex), nil
+	}
+	gone := dispatch.Status{State: dispatch.StateNotFound, ExitCode: -1,
+		Reason: fmt.Sprintf("Cloud Run execution %s does not exist (it or its job was deleted)", infrastructureID)}
+	j, err := b.getJob(ctx, cl, id)
+	switch {
+	case err != nil:
+		return dispatch.Status{}, err
+	case j == nil:
+		return gone, nil
+	}
+	if j.GetLatestCreatedExecution().GetName() == "" {
+		return jobStatus(j), nil
+	}
+	// The job has started an execution since, or Cloud Run named the
+	// token's execution otherwise; else this execution is gone.
+	eid, err := ParseExecutionID(b.resolve(j, infrastructureID))
+	if err != nil {
+		return gone, nil
+	}
+	switch ex, err = b.getExecution(ctx, cl, eid); {
+	case err != nil:
+		return dispatch.Status{}, err
+	case ex != nil:
+		return statusOf(ex), nil
+	}
+	return gone, nil
+}
+
+// resolve returns the execution of job j that infrastructureID names: the
+// token's execution by the name Cloud Run gave it when infrastructureID is
+// the name the backend expected, infrastructureID itself otherwise.
+func (b *Backend) resolve(j *runpb.Job, infrastructureID string) string {
+	if infrastructureID == tokenExecution(j.GetName(), tokenOf(j)) {
+		return executionOf(j, tokenOf(j))
+	}
+	return infrastructureID
+}
+
+// getExecution reads an execution; nil when it does not exist.
+func (b *Backend) getExecution(ctx context.Context, cl *clients, id ExecutionID) (*runpb.Execution, error) {
 	var ex *runpb.Execution
-	attempts, err := b.retry(ctx, b.log, callGetExecution, func(ctx context.Context) error {
-		ex, err = cl.execs.GetExecution(ctx, &runpb.GetExecutionRequest{Name: infrastructureID})
+	attempts, err := b.retry(ctx, b.log, callGetExecution, func(ctx context.Context) (err error) {
+		ex, err = cl.execs.GetExecution(ctx, &runpb.GetExecutionRequest{Name: id.String()})
 		return err
 	})
 	switch {
 	case classify(err) == kindNotFound:
-		return dispatch.Status{State: dispatch.StateNotFound, ExitCode: -1,
-			Reason: fmt.Sprintf("Cloud Run execution %s does not exist (it or its job was deleted)", infrastructureID)}, nil
+		return nil, nil
 	case err != nil:
-		return dispatch.Status{}, explain(t, callGetExecution, err, attempts)
+		t := target{project: id.Project, region: id.Region, job: id.Job, execution: id.Execution, identity: cl.identity}
+		return nil, explain(t, callGetExecution, err, attempts)
 	}
-	return statusOf(ex), nil
+	return ex, nil
+}
+
+// getJob reads the job of an execution; nil when it does not exist.
+func (b *Backend) getJob(ctx context.Context, cl *clients, id ExecutionID) (*runpb.Job, error) {
+	var j *runpb.Job
+	attempts, err := b.retry(ctx, b.log, callGetJob, func(ctx context.Context) (err error) {
+		j, err = cl.jobs.GetJob(ctx, &runpb.GetJobRequest{Name: id.JobResource()})
+		return err
+	})
+	switch {
+	case classify(err) == kindNotFound:
+		return nil, nil
+	case err != nil:
+		t := target{project: id.Project, region: id.Region, job: id.Job, identity: cl.identity}
+		return nil, explain(t, callGetJob, err, attempts)
+	}
+	return j, nil
 }
 
 // statusOf maps an execution onto a dispatch.Status. Cloud Run reports no
 // exit code: success is 0 and anything else 1, as Prefect's worker reports
 // it, with the Completed condition's message as the reason.
 func statusOf(ex *runpb.Execution) dispatch.Status {
+	attempt := attemptOf(ex.GetLabels())
 	if ex.GetCompletionTime() == nil {
 		if ex.GetRunningCount() > 0 {
-			return dispatch.Status{State: dispatch.StateRunning}
+			return dispatch.Status{State: dispatch.StateRunning, Attempt: attempt}
 		}
-		return dispatch.Status{State: dispatch.StatePending}
+		return dispatch.Status{State: dispatch.StatePending, Attempt: attempt}
 	}
-	st := dispatch.Status{State: dispatch.StateExited, ExitCode: 1, ExitedAt: ex.GetCompletionTime().AsTime()}
+	st := dispatch.Status{State: dispatch.StateExited, ExitCode: 1, ExitedAt: ex.GetCompletionTime().AsTime(), Attempt: attempt}
 	var completed *runpb.Condition
 	for _, c := range ex.GetConditions() {
 		if c.GetType() == "Completed" {
@@ -469,8 +675,50 @@ func statusOf(ex *runpb.Execution) dispatch.Status {
 	return st
 }
 
+// jobStatus reports a job that has not started its execution: EXITED with
+// exit code -1 when its Ready condition failed, PENDING otherwise, with the
+// condition's message as the reason.
+func jobStatus(j *runpb.Job) dispatch.Status {
+	c := j.GetTerminalCondition()
+	short := j.GetName()[strings.LastIndex(j.GetName(), "/")+1:]
+	st := dispatch.Status{Attempt: attemptOf(j.GetLabels())}
+	msg := c.GetMessage()
+	if c.GetState() == runpb.Condition_CONDITION_FAILED {
+		st.State, st.ExitCode = dispatch.StateExited, -1
+		if msg == "" {
+			msg = fmt.Sprintf("reason %v", c.GetReasons())
+		}
+		st.Reason = fmt.Sprintf("Cloud Run job %s did not become ready and started no execution: %s", short, msg)
+		if at := c.GetLastTransitionTime(); at != nil {
+			st.ExitedAt = at.AsTime()
+		}
+		return st
+	}
+	if msg == "" {
+		msg = "Ready is " + c.GetState().String()
+	}
+	st.State = dispatch.StatePending
+	st.Reason = fmt.Sprintf("Cloud Run job %s has not started its execution yet: %s", short, msg)
+	return st
+}
+
+// attemptOf is the attempt key a LabelAttempt label names, or "".
+func attemptOf(labels map[string]string) string {
+	v := labels[LabelAttempt]
+	if _, key, ok := dispatch.ParseToken(v); ok {
+		return key
+	}
+	if len(v) == dispatch.KeyLen && strings.Trim(v, "0123456789abcdef") == "" {
+		return v // a bare key
+	}
+	return ""
+}
+
 // Stop cancels the execution and deletes its job, unless the job carries
-// the keep-job label. What does not exist any more counts as stopped.
+// the keep-job label. A job that has not started its execution yet is
+// deleted even then, so that it does not start it after all; one that
+// failed to become ready and is kept stays. What does not exist any more
+// counts as stopped.
 func (b *Backend) Stop(ctx context.Context, infrastructureID string) error {
 	id, err := ParseExecutionID(infrastructureID)
 	if err != nil {
@@ -481,33 +729,36 @@ func (b *Backend) Stop(ctx context.Context, infrastructureID string) error {
 		return err
 	}
 	log := b.log.With(slog.String("execution", infrastructureID))
-	t := target{project: id.Project, region: id.Region, job: id.Job, execution: id.Execution, identity: cl.identity}
-	attempts, err := b.retry(ctx, log, callCancelExecution, func(ctx context.Context) error {
-		_, err := cl.execs.CancelExecution(ctx, &runpb.CancelExecutionRequest{Name: infrastructureID})
+	j, err := b.getJob(ctx, cl, id)
+	switch {
+	case err != nil:
 		return err
-	})
-	switch k := classify(err); {
-	case err == nil:
-		log.InfoContext(ctx, "cancelled Cloud Run execution")
-	case k == kindNotFound, k == kindInvalid: // gone, or already completed
-	default:
-		return explain(t, callCancelExecution, err, attempts)
+	case j == nil:
+		return nil // deleting a job deletes its executions
+	}
+	keep := j.GetLabels()[LabelKeepJob] == "true"
+	if j.GetLatestCreatedExecution().GetName() != "" {
+		name := b.resolve(j, infrastructureID)
+		t := target{project: id.Project, region: id.Region, job: id.Job, execution: name[strings.LastIndex(name, "/")+1:], identity: cl.identity}
+		attempts, err := b.retry(ctx, log, callCancelExecution, func(ctx context.Context) error {
+			_, err := cl.execs.CancelExecution(ctx, &runpb.CancelExecutionRequest{Name: name})
+			return err
+		})
+		switch k := classify(err); {
+		case err == nil:
+			log.InfoContext(ctx, "cancelled Cloud Run execution")
+		case k == kindNotFound, k == kindInvalid: // gone, or already completed
+		default:
+			return explain(t, callCancelExecution, err, attempts)
+		}
+		if keep {
+			return nil
+		}
+	} else if keep && j.GetTerminalCondition().GetState() == runpb.Condition_CONDITION_FAILED {
+		return nil
 	}
 	jt := target{project: id.Project, region: id.Region, job: id.Job, identity: cl.identity}
-	var j *runpb.Job
-	attempts, err = b.retry(ctx, log, callGetJob, func(ctx context.Context) error {
-		j, err = cl.jobs.GetJob(ctx, &runpb.GetJobRequest{Name: id.JobResource()})
-		return err
-	})
-	switch {
-	case classify(err) == kindNotFound:
-		return nil
-	case err != nil:
-		return explain(jt, callGetJob, err, attempts)
-	case j.GetLabels()[LabelKeepJob] == "true":
-		return nil
-	}
-	attempts, err = b.retry(ctx, log, callDeleteJob, func(ctx context.Context) error {
+	attempts, err := b.retry(ctx, log, callDeleteJob, func(ctx context.Context) error {
 		_, err := cl.jobs.DeleteJob(ctx, &runpb.DeleteJobRequest{Name: id.JobResource()})
 		return err
 	})
@@ -525,11 +776,14 @@ func (b *Backend) Stop(ctx context.Context, infrastructureID string) error {
 
 // Sweep deletes the jobs pushpool created in project and region (label
 // pushpool-io-managed) that are not keep_job and whose executions all
-// completed more than olderThan ago; a job that never ran counts from its
-// creation, so olderThan must exceed how long a submission can take. Jobs
-// with a running execution are never deleted: that would SIGTERM the flow
-// (PrefectHQ/prefect#23025). It returns how many jobs it deleted; errors
-// about single jobs are joined and do not stop the sweep.
+// completed more than olderThan ago. There is one job per attempt, so a run
+// that ran again leaves one job per attempt, each swept on its own. A job
+// that never started its execution (it failed to become ready, or its
+// Start was cut off) counts from its creation, so olderThan must exceed how
+// long a Start can take (ReadyTimeout). Jobs with a running execution are
+// never deleted: that would SIGTERM the flow (PrefectHQ/prefect#23025). It
+// returns how many jobs it deleted; errors about single jobs are joined and
+// do not stop the sweep.
 func (b *Backend) Sweep(ctx context.Context, project, region string, olderThan time.Duration) (int, error) {
 	if project == "" {
 		project = b.cfg.Project
@@ -581,7 +835,11 @@ func (b *Backend) Sweep(ctx context.Context, project, region string, olderThan t
 
 // finishedBefore reports whether every execution of j completed before
 // cutoff (or, for a job that never ran, whether it was created before it).
+// A job whose latest execution runs is not listed.
 func (b *Backend) finishedBefore(ctx context.Context, cl *clients, j *runpb.Job, cutoff time.Time) (bool, error) {
+	if l := j.GetLatestCreatedExecution(); l.GetName() != "" && l.GetCompletionTime() == nil {
+		return false, nil
+	}
 	var last time.Time
 	it := cl.execs.ListExecutions(ctx, &runpb.ListExecutionsRequest{Parent: j.GetName()})
 	for {

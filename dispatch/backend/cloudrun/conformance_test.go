@@ -32,15 +32,16 @@ const (
 	testImage   = "prefecthq/prefect:3-latest"
 )
 
-// newTestBackend returns a backend on a fresh fake, with fast polling.
-func newTestBackend(t *testing.T) (*Backend, *cloudrunfake.Server) {
+// newTestBackend returns a backend on a fresh fake, with fast polling;
+// configure changes its Config before it is built.
+func newTestBackend(t *testing.T, configure ...func(*Config)) (*Backend, *cloudrunfake.Server) {
 	t.Helper()
 	f, err := cloudrunfake.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Stop)
-	b, err := New(Config{
+	cfg := Config{
 		Project: testProject,
 		ClientOptions: []option.ClientOption{
 			option.WithEndpoint(f.Addr()), option.WithoutAuthentication(),
@@ -48,7 +49,11 @@ func newTestBackend(t *testing.T) (*Backend, *cloudrunfake.Server) {
 		},
 		PollInterval: 10 * time.Millisecond, ReadyTimeout: 10 * time.Second,
 		Backoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
-	})
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,13 +61,16 @@ func newTestBackend(t *testing.T) (*Backend, *cloudrunfake.Server) {
 	return b, f
 }
 
+// testJob renders the default template for a fresh attempt of flowRunID.
 func testJob(t *testing.T, flowRunID string, extra map[string]any) dispatch.Job {
 	t.Helper()
 	vars := map[string]any{"region": testRegion}
 	for k, v := range extra {
 		vars[k] = v
 	}
-	return dispatchtest.RenderJob(t, PoolType, DefaultBaseJobTemplate(), vars, flowRunID)
+	job := dispatchtest.RenderJob(t, PoolType, DefaultBaseJobTemplate(), vars, flowRunID)
+	job.Attempt = dispatchtest.NewAttempt(flowRunID)
+	return job
 }
 
 func jobOf(t *testing.T, infraID string) string {
@@ -93,6 +101,7 @@ func TestConformance(t *testing.T) {
 	dispatchtest.Run(t, dispatchtest.Harness{
 		Backend: b,
 		Job:     func(t *testing.T, flowRunID string) dispatch.Job { return testJob(t, flowRunID, nil) },
+		// Every attempt's execution carries the flow run's label.
 		Count: func(t *testing.T, flowRunID string) int {
 			return f.CountExecutions(LabelFlowRunID, flowRunID)
 		},
@@ -104,7 +113,7 @@ func TestConformance(t *testing.T) {
 		FailureCode: 1,
 		Vanish:      func(t *testing.T, infraID string) { f.ForgetJob(jobOf(t, infraID)) },
 		MissingID: func(t *testing.T) string {
-			return parent + "/jobs/missing-0123456789ab/executions/missing-0123456789ab-x7k2p"
+			return parent + "/jobs/missing-0123456789ab-0123abcd/executions/missing-0123456789ab-0123abcd-0123abcd"
 		},
 		Inject: func(t *testing.T, fault dispatchtest.Fault, times int) {
 			t.Cleanup(f.Clear)

@@ -42,11 +42,16 @@ print(json.dumps(out))
 //
 //   - the container env is sorted by name (Go maps keep no order; Python
 //     keeps settings, then attribution, then template env order);
-//   - the job carries pushpool's labels pushpool-io-managed and, with
-//     keep_job, pushpool-io-keep-job (used by Stop and Sweep).
+//   - the job carries pushpool's labels pushpool-io-managed,
+//     pushpool-io-attempt and, with keep_job, pushpool-io-keep-job (used by
+//     Start, Find, Status, Stop and Sweep), and its execution template
+//     pushpool-io-attempt;
+//   - the job carries a start_execution_token (checked here; it is not in
+//     the JSON body).
 //
-// The job name (12 hex digits of the flow run id instead of 7 random ones)
-// is not part of the body: it is the CreateJob job_id.
+// The job name (12 hex digits of the flow run id and the attempt key
+// instead of 7 random hex digits) is not part of the body: it is the
+// CreateJob job_id.
 func TestPrepareJobBody_matchesPrefectGCP(t *testing.T) {
 	const run = "6c1f0e2a-4b3d-4f5e-8a9b-0c1d2e3f4a5b"
 	cases := []struct {
@@ -90,9 +95,13 @@ func TestPrepareJobBody_matchesPrefectGCP(t *testing.T) {
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, err := parseSpec(configs[i], run, testProject)
+			attempt := dispatchtest.NewAttempt(run)
+			s, err := parseSpec(configs[i], attempt, Config{Project: testProject})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if s.job.GetStartExecutionToken() != attempt.Key() {
+				t.Errorf("the job's start_execution_token is %q, want the attempt key %q", s.job.GetStartExecutionToken(), attempt.Key())
 			}
 			got := normalize(t, s.body)
 			labels := got["labels"].(map[string]any)
@@ -100,6 +109,13 @@ func TestPrepareJobBody_matchesPrefectGCP(t *testing.T) {
 				t.Errorf("the job lacks the label %s=true", LabelManaged)
 			}
 			delete(labels, LabelManaged)
+			tlabels := got["template"].(map[string]any)["labels"].(map[string]any)
+			for where, l := range map[string]map[string]any{"job": labels, "execution template": tlabels} {
+				if l[LabelAttempt] != attempt.Token() {
+					t.Errorf("the %s's label %s is %v, want %s", where, LabelAttempt, l[LabelAttempt], attempt.Token())
+				}
+				delete(l, LabelAttempt)
+			}
 			if keep, _ := c.vars["keep_job"].(bool); keep != (labels[LabelKeepJob] == "true") {
 				t.Errorf("keep_job is %v but the job's %s label is %v", keep, LabelKeepJob, labels[LabelKeepJob])
 			}

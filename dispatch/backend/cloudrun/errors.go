@@ -20,7 +20,6 @@ type call struct{ verb, permission string }
 var (
 	callCreateJob       = call{"create job", "run.jobs.create"}
 	callGetJob          = call{"read job", "run.jobs.get"}
-	callRunJob          = call{"run job", "run.jobs.run"}
 	callListExecutions  = call{"list the executions of job", "run.executions.list"}
 	callGetExecution    = call{"read execution", "run.executions.get"}
 	callCancelExecution = call{"cancel execution", "run.executions.cancel"}

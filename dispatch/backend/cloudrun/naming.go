@@ -12,16 +12,28 @@ import (
 
 	"github.com/google/uuid"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/pushpool/pushpool/dispatch"
 )
 
 const (
 	// maxJobName is Cloud Run's limit on a job name.
 	maxJobName = 63
-	// jobSuffixLen is the length of the flow-run-derived suffix of a job
-	// name. Prefect's worker uses 7 random hex digits; 12 digits of the flow
-	// run id make a collision between two runs' jobs vanishingly unlikely
-	// (and a found job's flow-run label is checked anyway).
+	// maxJobAndToken is the longest a job name and its
+	// start_execution_token may be together: "fewer than 63 characters",
+	// so that the execution <job>-<token> is a valid name.
+	maxJobAndToken = 62
+	// jobSuffixLen is the length of the flow-run-derived part of a job
+	// name's suffix. Prefect's worker uses 7 random hex digits; 12 digits of
+	// the flow run id and the attempt key make a collision between two
+	// attempts' jobs vanishingly unlikely (and a found job's labels are
+	// checked anyway).
 	jobSuffixLen = 12
+	// maxSlug is what is left of a job name for the slug of the
+	// configuration's name: the job name, its suffix
+	// -<12 hex of the flow run>-<attempt key> and the token (the attempt
+	// key) must fit maxJobAndToken.
+	maxSlug = maxJobAndToken - dispatch.KeyLen - (1 + jobSuffixLen + 1 + dispatch.KeyLen)
 	// maxLabel is GCP's limit on a label key or value; maxLabels the number
 	// of labels on a resource.
 	maxLabel, maxLabels = 63, 64
@@ -37,6 +49,10 @@ const (
 	// LabelFlowRunID is the sanitised prefect.io/flow-run-id label, which
 	// Prefect's worker puts on the job and its execution template.
 	LabelFlowRunID = "prefect-io-flow-run-id"
+	// LabelAttempt is dispatch.LabelAttempt sanitised: the attempt's Token
+	// (<flow run id>-<key>), on the job and its execution template, so the
+	// execution says which attempt it belongs to.
+	LabelAttempt = "pushpool-io-attempt"
 )
 
 var (
@@ -88,19 +104,21 @@ func slugify(s string, maxLen int) string {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// JobName is the Cloud Run job name for a flow run: the slug of name (the
-// job configuration's name, normally the flow run's name) as Prefect's
-// worker makes it, cut so the whole name fits Cloud Run's 63 characters,
-// followed by a suffix derived from the flow run id. The same run always
-// gets the same name, which is how a retried submission finds its job. The
-// slug also loses leading digits and hyphens: Cloud Run names must begin
-// with a letter (Prefect's worker does not ensure it).
-func JobName(name, flowRunID string) string {
-	slug := strings.TrimLeftFunc(slugify(name, maxJobName-1-jobSuffixLen), func(r rune) bool { return r < 'a' || r > 'z' })
+// JobName is the Cloud Run job name for one attempt of a flow run: the slug
+// of name (the job configuration's name, normally the flow run's name) as
+// Prefect's worker makes it, cut to 32 characters, then
+// -<12 hex digits of the flow run id>-<attempt key>. The same attempt
+// always gets the same name, which is how a repeated Start finds its job,
+// and every attempt gets its own job. The name leaves room for the
+// start_execution_token (the attempt key) within Cloud Run's limit. The slug
+// also loses leading digits and hyphens: Cloud Run names must begin with a
+// letter (Prefect's worker does not ensure it).
+func JobName(name, flowRunID, attemptKey string) string {
+	slug := strings.TrimLeftFunc(slugify(name, maxSlug), func(r rune) bool { return r < 'a' || r > 'z' })
 	if slug == "" {
 		slug = "flow-run"
 	}
-	return slug + "-" + runSuffix(flowRunID)
+	return slug + "-" + runSuffix(flowRunID) + "-" + attemptKey
 }
 
 // runSuffix is 12 lower-case hex digits from the flow run id: its first

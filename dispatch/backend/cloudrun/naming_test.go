@@ -13,33 +13,36 @@ import (
 
 func TestJobName(t *testing.T) {
 	t.Parallel()
-	const run = "3f2a9c1e-7b4d-4e8a-9f10-2c3d4e5f6a7b"
+	const run, key = "3f2a9c1e-7b4d-4e8a-9f10-2c3d4e5f6a7b", "0a1b2c3d"
+	const suffix = "-3f2a9c1e7b4d-" + key
 	tests := []struct {
 		name, flowRunName, flowRunID, want string
 	}{
-		{"plain", "crimson-okapi", run, "crimson-okapi-3f2a9c1e7b4d"},
-		{"upper case and spaces", "Nightly ETL Run", run, "nightly-etl-run-3f2a9c1e7b4d"},
-		{"leading digits", "42-answers", run, "answers-3f2a9c1e7b4d"},
-		{"empty", "", run, "flow-run-3f2a9c1e7b4d"},
-		{"only symbols", "***", run, "flow-run-3f2a9c1e7b4d"},
-		{"accents", "Café déjà vu", run, "cafe-deja-vu-3f2a9c1e7b4d"},
-		{"long", strings.Repeat("abcdefghij", 10), run, strings.Repeat("abcdefghij", 5) + "-3f2a9c1e7b4d"},
-		{"cut at a hyphen", strings.Repeat("a", 49) + "-b", run, strings.Repeat("a", 49) + "-3f2a9c1e7b4d"},
-		{"not a uuid", "x", "run-1", "x-" + runSuffix("run-1")},
+		{"plain", "crimson-okapi", run, "crimson-okapi" + suffix},
+		{"upper case and spaces", "Nightly ETL Run", run, "nightly-etl-run" + suffix},
+		{"leading digits", "42-answers", run, "answers" + suffix},
+		{"empty", "", run, "flow-run" + suffix},
+		{"only symbols", "***", run, "flow-run" + suffix},
+		{"accents", "Café déjà vu", run, "cafe-deja-vu" + suffix},
+		{"long", strings.Repeat("abcdefghij", 10), run, strings.Repeat("abcdefghij", 3) + "ab" + suffix},
+		{"cut at a hyphen", strings.Repeat("a", 31) + "-b", run, strings.Repeat("a", 31) + suffix},
+		{"not a uuid", "x", "run-1", "x-" + runSuffix("run-1") + "-" + key},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := JobName(tt.flowRunName, tt.flowRunID)
+			got := JobName(tt.flowRunName, tt.flowRunID, key)
 			if got != tt.want {
-				t.Errorf("JobName(%q, %q) = %q, want %q", tt.flowRunName, tt.flowRunID, got, tt.want)
+				t.Errorf("JobName(%q, %q, %q) = %q, want %q", tt.flowRunName, tt.flowRunID, key, got, tt.want)
 			}
-			if !validJobName(got) || len(got) > maxJobName {
-				t.Errorf("JobName(%q, %q) = %q breaks Cloud Run's naming rules", tt.flowRunName, tt.flowRunID, got)
+			if !validJobName(got) || len(got)+len(key) > maxJobAndToken {
+				t.Errorf("JobName(%q, %q, %q) = %q breaks Cloud Run's naming rules for a job with a start_execution_token of %d characters", tt.flowRunName, tt.flowRunID, key, got, len(key))
 			}
 		})
 	}
-	if JobName("same", run) != JobName("same", run) || JobName("same", run) == JobName("same", "4f2a9c1e-7b4d-4e8a-9f10-2c3d4e5f6a7b") {
-		t.Error("JobName is not a function of the flow run id")
+	if JobName("same", run, key) != JobName("same", run, key) ||
+		JobName("same", run, key) == JobName("same", "4f2a9c1e-7b4d-4e8a-9f10-2c3d4e5f6a7b", key) ||
+		JobName("same", run, key) == JobName("same", run, "0a1b2c3e") {
+		t.Error("JobName is not a function of the flow run id and the attempt key")
 	}
 }
 

@@ -269,6 +269,19 @@ func (s *Server) SetCompletionTime(name string, at time.Time) error {
 	return nil
 }
 
+// SetJobCreateTime backdates the creation of the job named name, for tests
+// of age-based cleanup of jobs that never ran.
+func (s *Server) SetJobCreateTime(name string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[name]
+	if !ok {
+		return fmt.Errorf("cloudrunfake: no job %s", name)
+	}
+	j.CreateTime = timestamppb.New(at)
+	return nil
+}
+
 // finish marks ex completed with condition c. Callers hold s.mu.
 func (s *Server) finish(ex *runpb.Execution, c *runpb.Condition) {
 	now := timestamppb.Now()
