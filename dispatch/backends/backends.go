@@ -52,6 +52,13 @@ const (
 	// EnvCloudRunSweepAfter is how long after its execution finished a
 	// Cloud Run job is deleted by the reconciler's sweep (a Go duration).
 	EnvCloudRunSweepAfter = "PUSHPOOL_CLOUDRUN_SWEEP_AFTER"
+	// EnvCloudRunAPIKeySecret and EnvCloudRunAuthStringSecret name Secret
+	// Manager secrets (ID, ID:VERSION, projects/P/secrets/ID[:VERSION]) that
+	// Cloud Run jobs read PREFECT_API_KEY and PREFECT_API_AUTH_STRING from,
+	// instead of plaintext values in the job, when the job configuration
+	// names no secret of its own.
+	EnvCloudRunAPIKeySecret     = "PUSHPOOL_CLOUDRUN_API_KEY_SECRET"
+	EnvCloudRunAuthStringSecret = "PUSHPOOL_CLOUDRUN_AUTH_STRING_SECRET"
 	// EnvAzureSubscription, EnvACIResourceGroup and EnvACILocation are the
 	// defaults of ACI jobs whose configuration names no subscription,
 	// resource group or location; the pool's template defaults come next.
@@ -139,6 +146,16 @@ func cloudRun(pool prefect.WorkPool, s Settings, env func(string) string) (dispa
 	if ep := env(EnvCloudRunEndpoint); ep != "" {
 		cfg.ClientOptions = []option.ClientOption{option.WithEndpoint(ep), option.WithoutAuthentication(),
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
+	}
+	for _, sv := range []struct {
+		name string
+		ref  *cloudrun.SecretRef
+	}{{EnvCloudRunAPIKeySecret, &cfg.APIKeySecret}, {EnvCloudRunAuthStringSecret, &cfg.AuthStringSecret}} {
+		r, err := cloudrun.ParseSecretRef(env(sv.name))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", sv.name, err)
+		}
+		*sv.ref = r
 	}
 	after := 10 * time.Minute
 	if v := env(EnvCloudRunSweepAfter); v != "" {

@@ -477,6 +477,8 @@ func TestParseSecretRef(t *testing.T) {
 		{in: "projects/p-1/secrets/k", want: SecretRef{Secret: "projects/p-1/secrets/k"}},
 		{in: "projects/p-1/secrets/k:prod", want: SecretRef{Secret: "projects/p-1/secrets/k", Version: "prod"}},
 		{in: "projects/p-1/secrets/k/versions/4", want: SecretRef{Secret: "projects/p-1/secrets/k", Version: "4"}},
+		{in: "projects/1234/secrets/k", want: SecretRef{Secret: "projects/1234/secrets/k"}},
+		{in: "projects/example.com:proj/secrets/k:2", want: SecretRef{Secret: "projects/example.com:proj/secrets/k", Version: "2"}},
 		{in: "has space", wantErr: true},
 		{in: "k:", wantErr: true},
 		{in: "projects//secrets/k", wantErr: true},

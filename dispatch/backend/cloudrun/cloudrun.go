@@ -118,7 +118,7 @@ type SecretRef struct {
 }
 
 var (
-	secretRe        = regexp.MustCompile(`^(projects/[a-z0-9][-a-z0-9.:]*[a-z0-9]/secrets/)?[A-Za-z0-9_-]{1,255}$`)
+	secretRe        = regexp.MustCompile(`^(projects/[a-z0-9][-a-z0-9.:]*/secrets/)?[A-Za-z0-9_-]{1,255}$`)
 	secretVersionRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
 )
 
@@ -156,7 +156,7 @@ func (r SecretRef) validate() error {
 		return nil
 	}
 	if !secretRe.MatchString(r.Secret) {
-		return fmt.Errorf("secret name %q is not a Secret Manager secret id (letters, digits, - and _, at most 255) or projects/PROJECT/secrets/ID", r.Secret)
+		return fmt.Errorf("secret name %q is not a Secret Manager secret id (letters, digits, - and _, at most 255) or projects/PROJECT/secrets/ID; write ID, ID:VERSION, projects/PROJECT/secrets/ID[:VERSION] or projects/PROJECT/secrets/ID/versions/VERSION", r.Secret)
 	}
 	if r.Version != "" && !secretVersionRe.MatchString(r.Version) {
 		return fmt.Errorf("secret version %q is not a version number, an alias or latest", r.Version)
