@@ -268,7 +268,8 @@ func TestBackend_StopBeforeTheExecutionStarted(t *testing.T) {
 }
 
 // TestBackend_NameCollision: a job of the attempt's name that belongs to
-// another flow run is not taken over, nor found.
+// another flow run is not taken over, nor found, nor deleted when it failed
+// to become ready.
 func TestBackend_NameCollision(t *testing.T) {
 	t.Parallel()
 	b, f := newTestBackend(t)
@@ -278,7 +279,13 @@ func TestBackend_NameCollision(t *testing.T) {
 	j := f.Job(jobOf(t, id))
 	f.ForgetJob(j.Name)
 	j.Name = jobOf(t, tokenID(second))
+	f.SetImageMissing(testImage)
 	mustCreateRaw(t, b, j)
+	defer func() {
+		if !f.HasJob(j.Name) {
+			t.Errorf("Start deleted the job %s of another flow run", j.Name)
+		}
+	}()
 
 	_, err := b.Start(ctxFor(t), second)
 	if err == nil || !strings.Contains(err.Error(), "collision") || errors.Is(err, dispatch.ErrRetryable) {

@@ -393,13 +393,15 @@ func (b *Backend) Start(ctx context.Context, job dispatch.Job) (string, error) {
 	}
 
 	j, err := b.waitReady(ctx, a.log, a.cl, a.jobName, a.t)
+	if j != nil {
+		if oerr := a.owns(j); oerr != nil {
+			return "", oerr // never delete another's job
+		}
+	}
 	if err != nil {
 		if j != nil && !a.s.keepJob {
 			b.deleteUnrun(ctx, a.log, a.cl, a.jobName)
 		}
-		return "", err
-	}
-	if err := a.owns(j); err != nil {
 		return "", err
 	}
 	id := executionOf(j, a.s.token)
