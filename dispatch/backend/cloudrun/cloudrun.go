@@ -583,7 +583,7 @@ func (b *Backend) Status(ctx context.Context, infrastructureID string) (dispatch
 	}
 	// The job has started an execution since, or Cloud Run named the
 	// token's execution otherwise; else this execution is gone.
-	eid, err := ParseExecutionID(b.resolve(j, infrastructureID))
+	eid, err := ParseExecutionID(resolve(j, infrastructureID))
 	if err != nil {
 		return gone, nil
 	}
@@ -599,7 +599,7 @@ func (b *Backend) Status(ctx context.Context, infrastructureID string) (dispatch
 // resolve returns the execution of job j that infrastructureID names: the
 // token's execution by the name Cloud Run gave it when infrastructureID is
 // the name the backend expected, infrastructureID itself otherwise.
-func (b *Backend) resolve(j *runpb.Job, infrastructureID string) string {
+func resolve(j *runpb.Job, infrastructureID string) string {
 	if infrastructureID == tokenExecution(j.GetName(), tokenOf(j)) {
 		return executionOf(j, tokenOf(j))
 	}
@@ -740,7 +740,7 @@ func (b *Backend) Stop(ctx context.Context, infrastructureID string) error {
 	}
 	keep := j.GetLabels()[LabelKeepJob] == "true"
 	if j.GetLatestCreatedExecution().GetName() != "" {
-		name := b.resolve(j, infrastructureID)
+		name := resolve(j, infrastructureID)
 		t := target{project: id.Project, region: id.Region, job: id.Job, execution: name[strings.LastIndex(name, "/")+1:], identity: cl.identity}
 		attempts, err := b.retry(ctx, log, callCancelExecution, func(ctx context.Context) error {
 			_, err := cl.execs.CancelExecution(ctx, &runpb.CancelExecutionRequest{Name: name})
