@@ -70,26 +70,51 @@ func attemptOfClaimState(run prefect.FlowRun) (Attempt, bool) {
 	return Attempt{FlowRunID: run.ID, ClaimID: run.State.ID}, true
 }
 
-// cycleCount counts the states named name in the run's latest claim cycle:
-// walking back from the newest state over PENDING states and pushpool's own
-// SCHEDULED states (Rescheduled, Requeued), up to the first other state — a
-// user's Scheduled, Late, AwaitingRetry, Resuming, or a RUNNING or final
-// state. A run that is run again therefore counts from zero.
-func cycleCount(states []prefect.State, name string) int {
+// cycle returns the run's latest claim cycle, oldest first: walking back
+// from the newest state over PENDING states and pushpool's own SCHEDULED
+// states (Rescheduled, Requeued), up to the first other state — a user's
+// Scheduled, Late, AwaitingRetry, Resuming, or a RUNNING or final state. A
+// run that is run again therefore starts a new cycle.
+func cycle(states []prefect.State) []prefect.State {
 	states = sortedStates(states)
-	n := 0
-	for i := len(states) - 1; i >= 0; i-- {
-		st := states[i]
+	i := len(states)
+	for i > 0 {
+		st := states[i-1]
 		own := st.Type == prefect.StatePending ||
 			(st.Type == prefect.StateScheduled && (st.Name == stateRescheduled || st.Name == stateRequeued))
 		if !own {
 			break
 		}
+		i--
+	}
+	return states[i:]
+}
+
+// cycleCount counts the states named name in the run's latest claim cycle.
+func cycleCount(states []prefect.State, name string) int {
+	n := 0
+	for _, st := range cycle(states) {
 		if st.Name == name {
 			n++
 		}
 	}
 	return n
+}
+
+// reclaimedAfterReschedule reports whether the run's latest claim cycle holds
+// a Rescheduled state followed by a claim: an abandoned claim was already
+// rescheduled once, and claimed again.
+func reclaimedAfterReschedule(states []prefect.State) bool {
+	rescheduled := false
+	for _, st := range cycle(states) {
+		switch {
+		case st.Type == prefect.StateScheduled && st.Name == stateRescheduled:
+			rescheduled = true
+		case rescheduled && st.Type == prefect.StatePending && st.Name == stateClaim:
+			return true
+		}
+	}
+	return false
 }
 
 // recoveryLockName is the name of the PENDING state that locks the recovery
@@ -102,9 +127,12 @@ func recoveryLockName(current string) string {
 }
 
 // transitionID derives the transition id of a write from the state it was
-// judged on and its purpose. Dispatchers that judge the same state propose
-// the same id, and Prefect rejects a proposal whose transition id is the
-// current state's, so the same decision is written once.
+// judged on and its purpose, for a writer that holds the run alone (a
+// claim's owner, a recovery's winner): a retry of its write after a lost
+// answer is recognised as its own. Writes that several dispatchers may make
+// at once (crashing a run whose job failed) use fresh ids instead, so that
+// orchestration tells the losers; one exception is Cancelled, which Prefect
+// would otherwise accept twice.
 func transitionID(stateID, purpose string) string {
 	sum := sha256.Sum256([]byte(stateID + "/" + purpose))
 	h := hex.EncodeToString(sum[:16])

@@ -145,14 +145,20 @@ func (e *env) read(id string) prefect.FlowRun {
 // waitState waits until the run reaches the state type.
 func (e *env) waitState(id string, want prefect.StateType) prefect.FlowRun {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	return e.waitStateWithin(id, want, 60*time.Second)
+}
+
+// waitStateWithin waits up to within until the run reaches the state type.
+func (e *env) waitStateWithin(id string, want prefect.StateType, within time.Duration) prefect.FlowRun {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		r := e.read(id)
 		if r.StateType != nil && *r.StateType == want {
 			return r
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("flow run %s is %v, want %s", id, r.StateType, want)
+			e.t.Fatalf("flow run %s is %v, want %s; states:\n%s\nlogs:\n%s", id, r.StateType, want, e.history(id), e.logs(id))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -128,6 +129,21 @@ type ReconcileResult struct {
 // Count returns how many runs had the action.
 func (r ReconcileResult) Count(a Action) int {
 	return countWhere(r.Runs, func(c RunCheck) bool { return c.Action == a })
+}
+
+// recoveryJitter bounds the random wait before a recovery's lock.
+const recoveryJitter = 2 * time.Second
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
 }
 
 // claimLifetime is the longest a dispatcher may take from proposing a claim
@@ -386,9 +402,20 @@ func (rp *reconcilePass) recordFound(ctx context.Context, run prefect.FlowRun, i
 func (rp *reconcilePass) recoverClaim(ctx context.Context, run prefect.FlowRun, rl *runLog, log *slog.Logger) (RunCheck, bool) {
 	r := rp.r
 	judged := *run.State
+	// Dispatchers that judge the same claim at once are spread out by a
+	// random wait, so the first one's lock is usually in place before the
+	// others propose theirs (and they are aborted); the run is re-read after it.
+	if err := sleepCtx(ctx, rand.N(recoveryJitter)); err != nil {
+		return RunCheck{}, false
+	}
+	if c, acted, ok := rp.unchanged(ctx, run); !ok {
+		return c, acted
+	}
+	// The transition id is this proposal's own (the client's default): one
+	// shared by all dispatchers would make Prefect answer the losers with the
+	// winner's state, which reads as their own success.
 	lock, err := r.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StatePending, Name: recoveryLockName(judged.Name),
-		Message:      "pushpool is recovering this run's claim: no infrastructure was recorded for it within " + r.cfg.ClaimTimeout.String(),
-		StateDetails: prefect.StateDetails{TransitionID: transitionID(judged.ID, "recover")}}, false)
+		Message: "pushpool is recovering this run's claim: no infrastructure was recorded for it within " + r.cfg.ClaimTimeout.String()}, false)
 	if err != nil {
 		return errored(run, fmt.Errorf("lock the recovery of flow run %s: %w", run.ID, err))
 	}
@@ -402,10 +429,9 @@ func (rp *reconcilePass) recoverClaim(ctx context.Context, run prefect.FlowRun, 
 		// and the next recovery after ClaimTimeout decides.
 		return errored(run, fmt.Errorf("read the state history of flow run %s: %w", run.ID, err))
 	}
-	states = sortedStates(states)
-	i := slices.IndexFunc(states, func(s prefect.State) bool { return s.ID == lock.State.ID })
-	if i <= 0 || states[i-1].ID != judged.ID {
-		log.InfoContext(ctx, "recovery came late: the run had moved on; nothing done")
+	if !onlyStateAfter(states, judged.ID, lock.State.ID) {
+		log.InfoContext(ctx, "recovery lost: another dispatcher's lock or a newer state followed the judged one; nothing done")
+		rp.undoLateLock(ctx, run, states, *lock.State, log)
 		return RunCheck{}, false
 	}
 	cur, claim, ok := currentAttempt(run.ID, states)
@@ -421,10 +447,10 @@ func (rp *reconcilePass) recoverClaim(ctx context.Context, run prefect.FlowRun, 
 		}
 	}
 	lockState := *lock.State
-	if n := cycleCount(states, stateRescheduled); n >= 1 {
+	if reclaimedAfterReschedule(states) {
 		msg := fmt.Sprintf("Flow run was claimed at %s but no infrastructure was started or recorded for it within %s, even after it was rescheduled once: the dispatchers claiming it fail between claim and start. Look at the dispatchers' logs.",
 			claimedAt.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout)
-		return rp.crashFrom(ctx, run, lockState, rl, msg)
+		return rp.crashFrom(ctx, run, transitionID(lockState.ID, "crash"), rl, msg)
 	}
 	msg := fmt.Sprintf("Flow run was claimed at %s but no infrastructure was started or recorded for it within %s (its dispatcher stopped between claim and start); it is rescheduled for the next dispatch pass.",
 		claimedAt.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout)
@@ -439,6 +465,53 @@ func (rp *reconcilePass) recoverClaim(ctx context.Context, run prefect.FlowRun, 
 	}
 	rl.add(prefect.LogWarning, msg)
 	return RunCheck{FlowRunID: run.ID, Action: ActionRescheduled, Message: msg}, true
+}
+
+// undoLateLock puts back the state a recovery lock that came late covered,
+// when that was not a PENDING one: a PENDING lock proposal is accepted over
+// a Scheduled run (as a claim would be) and over a finished one (as a
+// re-run would be). Over a PENDING state the lock only renamed it, which
+// changes nothing: the attempt is the claim, not the current state.
+func (rp *reconcilePass) undoLateLock(ctx context.Context, run prefect.FlowRun, states []prefect.State, lock prefect.State, log *slog.Logger) {
+	states = sortedStates(states)
+	i := slices.IndexFunc(states, func(s prefect.State) bool { return s.ID == lock.ID })
+	if i <= 0 || states[i-1].Type == prefect.StatePending {
+		return
+	}
+	prev := states[i-1]
+	current, err := rp.r.d.api.ReadFlowRun(ctx, run.ID)
+	if err != nil || current.State == nil || current.State.ID != lock.ID {
+		return
+	}
+	restore := prefect.StateCreate{Type: prev.Type, Name: prev.Name, Data: prev.Data,
+		StateDetails: prefect.StateDetails{ScheduledTime: prev.StateDetails.ScheduledTime, TransitionID: transitionID(lock.ID, "undo")}}
+	restore.Message = "pushpool put this state back: a recovery that came late had covered it."
+	if prev.Message != nil {
+		restore.Message += " " + *prev.Message
+	}
+	if _, err := rp.r.d.api.SetFlowRunState(ctx, run.ID, restore, true); err != nil {
+		log.WarnContext(ctx, "could not put back the state a late recovery lock covered; the next recovery will", slog.String("state", string(prev.Type)), slog.String("error", err.Error()))
+		return
+	}
+	log.InfoContext(ctx, "a late recovery lock covered a newer state; it was put back", slog.String("state", string(prev.Type)))
+}
+
+// onlyStateAfter reports whether the state with id ours is the only one in
+// the history after the state with id judged. Orchestration alone is not a
+// lock on every database (on SQLite the server reads the current state
+// without a row lock, so two identical proposals can both be accepted), and
+// state timestamps are not commit order; so a lock stands only when no other
+// state followed the judged one. Of two racing locks, the one whose check
+// ran before the other committed wins; if both see each other, neither does
+// and the next recovery decides.
+func onlyStateAfter(states []prefect.State, judged, ours string) bool {
+	states = sortedStates(states)
+	j := slices.IndexFunc(states, func(s prefect.State) bool { return s.ID == judged })
+	if j < 0 {
+		return false
+	}
+	after := states[j+1:]
+	return len(after) == 1 && after[0].ID == ours
 }
 
 // judge decides about a PENDING or RUNNING run given what the infrastructure
@@ -642,15 +715,17 @@ func (rp *reconcilePass) crash(ctx context.Context, seen prefect.FlowRun, rl *ru
 	if c, acted, ok := rp.unchanged(ctx, seen); !ok {
 		return c, acted
 	}
-	return rp.crashFrom(ctx, seen, *seen.State, rl, msg)
+	return rp.crashFrom(ctx, seen, "", rl, msg)
 }
 
-// crashFrom proposes CRASHED over the state judged, with a transition id
-// derived from it, so dispatchers that judged the same state crash the run
-// once.
-func (rp *reconcilePass) crashFrom(ctx context.Context, run prefect.FlowRun, judged prefect.State, rl *runLog, msg string) (RunCheck, bool) {
+// crashFrom proposes CRASHED through orchestration: of dispatchers that
+// judged the same state, one is accepted and the others are aborted (a
+// final state cannot become Crashed). tid is the transition id when the
+// caller holds the run alone (a recovery's winner, a claim's owner), so that
+// its own retry is recognised; empty means a fresh one.
+func (rp *reconcilePass) crashFrom(ctx context.Context, run prefect.FlowRun, tid string, rl *runLog, msg string) (RunCheck, bool) {
 	res, err := rp.r.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: msg,
-		StateDetails: prefect.StateDetails{TransitionID: transitionID(judged.ID, "crash")}}, false)
+		StateDetails: prefect.StateDetails{TransitionID: tid}}, false)
 	if err != nil {
 		return errored(run, fmt.Errorf("set flow run %s Crashed: %w", run.ID, err))
 	}

@@ -171,17 +171,17 @@ func TestReconciler_abandonedClaimIsResubmittedOnce(t *testing.T) {
 	if res, err := patient.RunOnce(t.Context(), e.pool.Name); err != nil || len(res.Runs) != 0 {
 		t.Fatalf("reconcile within the claim timeout = %+v, %v; want nothing done", res, err)
 	}
-	// Past it, the claim is rescheduled, and the next pass submits the run once.
-	d2, b2 := e.dispatcherWith(t.TempDir(), dispatch.Config{RecordTimeout: time.Second})
-	late := e.reconciler(d2, dispatch.ReconcileConfig{ClaimTimeout: 2 * time.Second})
-	time.Sleep(2 * time.Second)
+	// Past it (a reconciler whose clock is an hour ahead), the claim is
+	// rescheduled, and the next pass submits the run once.
+	d2, b2 := e.dispatcherWith(t.TempDir(), dispatch.Config{Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	late := e.reconciler(d2, dispatch.ReconcileConfig{})
 	res, err := late.RunOnce(t.Context(), e.pool.Name)
 	if err != nil || res.Count(dispatch.ActionRescheduled) != 1 {
 		t.Fatalf("reconcile past the claim timeout = %+v, %v; want the run rescheduled", res, err)
 	}
 	e.submitted(d, run.ID)
 	// Further passes and reconciles find nothing left to do for the run.
-	if res, _ := d2.RunOnce(t.Context(), e.pool.Name); res.Count(dispatch.Submitted) != 0 {
+	if res, _ := d.RunOnce(t.Context(), e.pool.Name); res.Count(dispatch.Submitted) != 0 {
 		t.Errorf("a later pass submitted again: %+v", res.Runs)
 	}
 	b.Wait()
@@ -201,11 +201,17 @@ func TestReconciler_abandonedTwiceIsCrashed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	run := e.run(e.dep)
-	if err := e.api.UpdateFlowRunLabels(t.Context(), run.ID, map[string]string{"pushpool.claim-reschedules": "1"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.api.SetFlowRunState(t.Context(), run.ID, prefect.StateCreate{Type: prefect.StatePending}, false); err != nil {
-		t.Fatal(err)
+	// The run was rescheduled once already after an abandoned claim, and
+	// claimed again, and that claim is abandoned too.
+	for _, st := range []prefect.StateCreate{
+		{Type: prefect.StatePending, Name: "Pending"},
+		{Type: prefect.StatePending, Name: "Recovering"},
+		{Type: prefect.StateScheduled, Name: "Rescheduled"},
+		{Type: prefect.StatePending, Name: "Pending"},
+	} {
+		if r, err := e.api.SetFlowRunState(t.Context(), run.ID, st, false); err != nil || r.Status != prefect.Accept {
+			t.Fatalf("set %s %s: %+v, %v", st.Type, st.Name, r, err)
+		}
 	}
 	now := time.Now()
 	d, _ := e.dispatcherWith(t.TempDir(), dispatch.Config{Now: func() time.Time { return now.Add(2 * time.Hour) }})

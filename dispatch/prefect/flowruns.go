@@ -202,6 +202,12 @@ func (c *Client) SetFlowRunState(ctx context.Context, id string, state StateCrea
 	return res, nil
 }
 
+// ResumeFlowRun resumes a paused or suspended flow run, as the UI's Resume
+// does. A suspended run goes back to Scheduled, to be started again.
+func (c *Client) ResumeFlowRun(ctx context.Context, id string) (OrchestrationResult, error) {
+	return post[OrchestrationResult](ctx, c, routeFlowRunResume, map[string]any{}, id)
+}
+
 // ReadFlowRunStates returns a run's state history, oldest first.
 func (c *Client) ReadFlowRunStates(ctx context.Context, flowRunID string) ([]State, error) {
 	var out []State

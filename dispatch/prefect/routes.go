@@ -45,6 +45,7 @@ const (
 	routeFlowRunDelete      route = "DELETE /flow_runs/{id}"
 	routeFlowRunFilter      route = "POST /flow_runs/filter"
 	routeFlowRunSetState    route = "POST /flow_runs/{id}/set_state"
+	routeFlowRunResume      route = "POST /flow_runs/{id}/resume"
 	routeFlowRunStates      route = "GET /flow_run_states/"
 	routeLogsCreate         route = "POST /logs/"
 	routeLogsFilter         route = "POST /logs/filter"

@@ -3,7 +3,10 @@ reports Running and Completed for its flow run through the Prefect API, as
 the flow engine would. Standard library only, so hundreds start quickly.
 
 usage: complete_run.py STARTS_FILE [SECONDS]
-SECONDS (default 0) is how long it stays Running before it completes."""
+SECONDS (default 0) is how long it stays Running before it completes.
+With FAIL_FIRST=1 in its environment, the first start of a flow run (none
+recorded in STARTS_FILE yet) exits 1 without reporting a state, as a
+process that dies would; later starts complete."""
 import json
 import os
 import sys
@@ -14,8 +17,17 @@ import urllib.request
 api = os.environ["PREFECT_API_URL"]
 run_id = os.environ["PREFECT__FLOW_RUN_ID"]
 
+try:
+    with open(sys.argv[1]) as starts:
+        started_before = run_id in starts.read()
+except FileNotFoundError:
+    started_before = False
+
 with open(sys.argv[1], "a") as starts:  # one short line: appends do not interleave
     starts.write(run_id + "\n")
+
+if os.environ.get("FAIL_FIRST") == "1" and not started_before:
+    sys.exit(1)
 
 seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 0
 
