@@ -112,6 +112,11 @@ type options struct {
 	maxRunsPerPass  int
 	processStateDir string
 	flowHeartbeat   time.Duration
+	submitTimeout   time.Duration
+	recordTimeout   time.Duration
+	startTimeout    time.Duration
+	claimTimeout    time.Duration
+	maxRequeues     int
 	wait            bool
 	output          string
 	logLevel        string
@@ -211,6 +216,11 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 		maxRunsPerPass:  env.integer("PUSHPOOL_MAX_RUNS_PER_PASS", 0),
 		processStateDir: env.str("PUSHPOOL_PROCESS_STATE_DIR", defaultStateDir()),
 		flowHeartbeat:   env.seconds("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", 180*time.Second),
+		submitTimeout:   env.seconds("PUSHPOOL_SUBMIT_TIMEOUT_SECONDS", 0),
+		recordTimeout:   env.seconds("PUSHPOOL_RECORD_TIMEOUT_SECONDS", 0),
+		startTimeout:    env.seconds("PUSHPOOL_START_TIMEOUT_SECONDS", 0),
+		claimTimeout:    env.seconds("PUSHPOOL_CLAIM_TIMEOUT_SECONDS", 0),
+		maxRequeues:     env.integer("PUSHPOOL_MAX_REQUEUES", 0),
 		logLevel:        env.str("PREFECT_LOGGING_LEVEL", "INFO"),
 		logFormat:       env.str("PUSHPOOL_LOG_FORMAT", "text"),
 		output:          "table",
@@ -237,6 +247,11 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 		fs.IntVar(&o.maxSubmissions, "max-concurrent-submissions", o.maxSubmissions, "runs submitted at once in one pass [PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS]")
 		fs.IntVar(&o.maxRunsPerPass, "max-runs-per-pass", o.maxRunsPerPass, "runs claimed by one pass, 0 for no bound [PUSHPOOL_MAX_RUNS_PER_PASS]")
 		fs.Var(secondsFlag{&o.flowHeartbeat}, "flow-heartbeat-seconds", "how often flow runs send heartbeats; a RUNNING run silent for 3 times this is crashed [PREFECT_FLOWS_HEARTBEAT_FREQUENCY]")
+		fs.Var(secondsFlag{&o.submitTimeout}, "submit-timeout-seconds", "longest a claimed run's job may take to start (render and submit); 0 for 120 [PUSHPOOL_SUBMIT_TIMEOUT_SECONDS]")
+		fs.Var(secondsFlag{&o.recordTimeout}, "record-timeout-seconds", "longest a claim, and then recording its outcome, may take; 0 for 60 [PUSHPOOL_RECORD_TIMEOUT_SECONDS]")
+		fs.Var(secondsFlag{&o.startTimeout}, "start-timeout-seconds", "a run whose infrastructure is still pending after this long is crashed, unless its job sets task_start_timeout_seconds; 0 for 300 [PUSHPOOL_START_TIMEOUT_SECONDS]")
+		fs.Var(secondsFlag{&o.claimTimeout}, "claim-timeout-seconds", "a claim with no infrastructure recorded after this long is recovered (its dispatcher died); must exceed 2 record timeouts and a submit timeout; 0 for 300 [PUSHPOOL_CLAIM_TIMEOUT_SECONDS]")
+		fs.IntVar(&o.maxRequeues, "max-requeues", o.maxRequeues, "times in a row a run whose job cannot start yet (throttling, quota) goes back to the schedule before it is crashed; 0 for 5, -1 for never [PUSHPOOL_MAX_REQUEUES]")
 		fs.StringVar(&o.processStateDir, "process-state-dir", o.processStateDir, "process pools: where run records, output and exit codes are kept [PUSHPOOL_PROCESS_STATE_DIR]")
 		if cmd == "serve" {
 			fs.Var(secondsFlag{&o.query}, "query-seconds", "longest wait between passes [PREFECT_WORKER_QUERY_SECONDS]")
@@ -337,6 +352,10 @@ func (a *app) dispatcher(backend dispatch.Backend) (*dispatch.Dispatcher, error)
 		MaxConcurrentSubmissions: a.opts.maxSubmissions,
 		MaxRunsPerPass:           a.opts.maxRunsPerPass,
 		HeartbeatInterval:        a.opts.heartbeat,
+		SubmitTimeout:            a.opts.submitTimeout,
+		RecordTimeout:            a.opts.recordTimeout,
+		StartTimeout:             a.opts.startTimeout,
+		MaxRequeues:              a.opts.maxRequeues,
 		SettingsEnv:              a.settingsEnv(),
 		LookupEnv:                a.lookup,
 	}, a.api, backend, a.log)
@@ -373,7 +392,7 @@ func (a *app) connect(ctx context.Context, stream io.Writer) (*dispatch.Dispatch
 }
 
 func (a *app) reconciler(d *dispatch.Dispatcher) (*dispatch.Reconciler, error) {
-	return dispatch.NewReconciler(d, dispatch.ReconcileConfig{FlowHeartbeatFrequency: a.opts.flowHeartbeat})
+	return dispatch.NewReconciler(d, dispatch.ReconcileConfig{FlowHeartbeatFrequency: a.opts.flowHeartbeat, ClaimTimeout: a.opts.claimTimeout})
 }
 
 // logReconcile logs what a reconcile pass did, when it did anything.

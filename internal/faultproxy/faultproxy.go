@@ -139,10 +139,17 @@ type Stats struct {
 	UpstreamErrors int64
 }
 
+// Faults is how many requests got a fault: rejected, reset or delayed.
+func (s Stats) Faults() int64 { return s.Rejected + s.Reset + s.Delayed }
+
 // String returns the counts on one line, for a test log.
 func (s Stats) String() string {
-	return fmt.Sprintf("requests=%d forwarded=%d rejected=%d reset=%d delayed=%d upstream_errors=%d",
-		s.Requests, s.Forwarded, s.Rejected, s.Reset, s.Delayed, s.UpstreamErrors)
+	share := 0.0
+	if s.Requests > 0 {
+		share = 100 * float64(s.Faults()) / float64(s.Requests)
+	}
+	return fmt.Sprintf("requests=%d faults=%d (%.1f%%: rejected=%d reset=%d delayed=%d) upstream_errors=%d",
+		s.Requests, s.Faults(), share, s.Rejected, s.Reset, s.Delayed, s.UpstreamErrors)
 }
 
 // Proxy is a fault-injecting reverse proxy to one upstream. It is an

@@ -164,6 +164,17 @@ func (m *Moto) TasksStartedBy(ctx context.Context, startedBy string) ([]string, 
 	return out.TaskArns, err
 }
 
+// TasksStartedByPrefix returns the ARNs of every task moto holds whose
+// startedBy begins with prefix (a flow run id: the tasks of every attempt
+// of the run), whatever its status and cluster.
+func (m *Moto) TasksStartedByPrefix(ctx context.Context, prefix string) ([]string, error) {
+	var out struct {
+		TaskArns []string `json:"taskArns"`
+	}
+	err := m.control(ctx, http.MethodGet, "tasks?startedByPrefix="+url.QueryEscape(prefix), nil, &out)
+	return out.TaskArns, err
+}
+
 // InjectFault makes moto answer the next f.Times requests for f.Action with f.
 func (m *Moto) InjectFault(ctx context.Context, f MotoFault) error {
 	return m.control(ctx, http.MethodPost, "fault", f, nil)
