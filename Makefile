@@ -7,7 +7,7 @@ VENV   = $(shell infra/local/stack.sh venv)
 TESTFLAGS ?=
 NOSKIPS := $(if $(filter true,$(CI)),-no-skips,)
 
-.PHONY: all build test demo bench functions docs docs-check provider-dev lint venv
+.PHONY: all build test demo bench chaos functions docs docs-check provider-dev lint venv
 
 all: build
 
@@ -33,6 +33,9 @@ bench: venv ## benchmarks against a real Prefect server; writes bench/results.tx
 	  { $(GO) test -run '^$$' -bench . -benchtime=3x -timeout 30m ./dispatch/ && \
 	    $(GO) test -run '^$$' -bench . -benchtime=50x -timeout 10m ./dispatch/backend/ecs/ && \
 	    $(GO) test -run '^$$' -bench . -benchtime=4x -timeout 15m ./functions/lambda/; } | $(GO) run ./internal/tools/benchreport -o bench/results.txt
+
+chaos: venv ## the full chaos test: 1,000 runs, 8 dispatchers, 12% faults, random SIGKILLs, on PostgreSQL (about 10 minutes)
+	@PUSHPOOL_VENV="$(VENV)" $(GO) run ./internal/tools/chaos $(CHAOSFLAGS)
 
 functions: ## build the cloud function artifacts into dist/ and print their sizes
 	@$(GO) run ./internal/tools/fnbuild -o dist

@@ -101,20 +101,21 @@ func cycleCount(states []prefect.State, name string) int {
 	return n
 }
 
-// reclaimedAfterReschedule reports whether the run's latest claim cycle holds
-// a Rescheduled state followed by a claim: an abandoned claim was already
-// rescheduled once, and claimed again.
-func reclaimedAfterReschedule(states []prefect.State) bool {
-	rescheduled := false
+// reschedulesReclaimed counts the Rescheduled states of the run's latest
+// claim cycle that a claim followed: how often an abandoned claim was put
+// back to the schedule and claimed again.
+func reschedulesReclaimed(states []prefect.State) int {
+	n, pending := 0, false
 	for _, st := range cycle(states) {
 		switch {
 		case st.Type == prefect.StateScheduled && st.Name == stateRescheduled:
-			rescheduled = true
-		case rescheduled && st.Type == prefect.StatePending && st.Name == stateClaim:
-			return true
+			pending = true
+		case pending && st.Type == prefect.StatePending && st.Name == stateClaim:
+			n++
+			pending = false
 		}
 	}
-	return false
+	return n
 }
 
 // recoveryLockName is the name of the PENDING state that locks the recovery

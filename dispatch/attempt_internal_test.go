@@ -61,24 +61,26 @@ func TestCycle(t *testing.T) {
 		name       string
 		states     []prefect.State
 		requeued   int
-		reclaimed  bool
+		reclaimed  int
 		cycleStart string
 	}{
-		{"first claim", history("SCHEDULED:Scheduled", "PENDING:Pending"), 0, false, "s1"},
-		{"rescheduled once, not claimed again", history("SCHEDULED:Late", "PENDING:Pending", "PENDING:Recovering", "SCHEDULED:Rescheduled"), 0, false, "s1"},
-		{"rescheduled and claimed again", history("SCHEDULED:Late", "PENDING:Pending", "PENDING:Recovering", "SCHEDULED:Rescheduled", "PENDING:Pending", "PENDING:Recovering"), 0, true, "s1"},
-		{"a late lock over the reschedule", history("SCHEDULED:Scheduled", "PENDING:Pending", "PENDING:Recovering", "SCHEDULED:Rescheduled", "PENDING:Recovering again"), 0, false, "s1"},
-		{"requeued twice", history("SCHEDULED:Scheduled", "PENDING:Pending", "SCHEDULED:Requeued", "PENDING:Pending", "SCHEDULED:Requeued", "PENDING:Pending"), 2, false, "s1"},
+		{"first claim", history("SCHEDULED:Scheduled", "PENDING:Pending"), 0, 0, "s1"},
+		{"rescheduled once, not claimed again", history("SCHEDULED:Late", "PENDING:Pending", "PENDING:Recovering", "SCHEDULED:Rescheduled"), 0, 0, "s1"},
+		{"rescheduled and claimed again", history("SCHEDULED:Late", "PENDING:Pending", "PENDING:Recovering", "SCHEDULED:Rescheduled", "PENDING:Pending", "PENDING:Recovering"), 0, 1, "s1"},
+		{"rescheduled twice and claimed again", history("SCHEDULED:Late", "PENDING:Pending", "SCHEDULED:Rescheduled", "PENDING:Pending", "PENDING:Recovering",
+			"SCHEDULED:Rescheduled", "PENDING:Pending"), 0, 2, "s1"},
+		{"a late lock over the reschedule", history("SCHEDULED:Scheduled", "PENDING:Pending", "PENDING:Recovering", "SCHEDULED:Rescheduled", "PENDING:Recovering again"), 0, 0, "s1"},
+		{"requeued twice", history("SCHEDULED:Scheduled", "PENDING:Pending", "SCHEDULED:Requeued", "PENDING:Pending", "SCHEDULED:Requeued", "PENDING:Pending"), 2, 0, "s1"},
 		{"a retry starts a new cycle", history("SCHEDULED:Scheduled", "PENDING:Pending", "SCHEDULED:Requeued", "PENDING:Pending", "RUNNING:Running", "CRASHED:Crashed",
-			"SCHEDULED:AwaitingRetry", "PENDING:Pending"), 0, false, "s7"},
+			"SCHEDULED:AwaitingRetry", "PENDING:Pending"), 0, 0, "s7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := cycleCount(tt.states, stateRequeued); got != tt.requeued {
 				t.Errorf("requeues in the cycle = %d, want %d", got, tt.requeued)
 			}
-			if got := reclaimedAfterReschedule(tt.states); got != tt.reclaimed {
-				t.Errorf("reclaimedAfterReschedule = %v, want %v", got, tt.reclaimed)
+			if got := reschedulesReclaimed(tt.states); got != tt.reclaimed {
+				t.Errorf("reschedulesReclaimed = %v, want %v", got, tt.reclaimed)
 			}
 			if c := cycle(tt.states); len(c) == 0 || c[0].ID != tt.cycleStart {
 				t.Errorf("cycle starts at %v, want %s", c, tt.cycleStart)

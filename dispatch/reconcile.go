@@ -35,6 +35,11 @@ type ReconcileConfig struct {
 	// infrastructure exited with code 0, or vanished, before it is crashed:
 	// the flow's final state may still be on its way. Zero means 60s.
 	ExitGrace time.Duration
+	// MaxReschedules is how many times in a row a run whose claims are
+	// abandoned (its dispatchers die between claim and start) is put back to
+	// the schedule; the next abandoned claim crashes it, so a run that kills
+	// its dispatcher cannot loop forever. Zero means 3.
+	MaxReschedules int
 	// CancelGrace is how long a CANCELLING run that started is left to
 	// `prefect flow-run execute`, which cancels itself (and runs the flow's
 	// on_cancellation hooks), before its infrastructure is stopped. Zero
@@ -58,6 +63,9 @@ func (c *ReconcileConfig) fillDefaults(d Config) {
 	if c.CancelGrace == 0 {
 		c.CancelGrace = 30 * time.Second
 	}
+	if c.MaxReschedules == 0 {
+		c.MaxReschedules = 3
+	}
 }
 
 // Reconciler watches the runs a Dispatcher started: it compares what their
@@ -77,6 +85,9 @@ func NewReconciler(d *Dispatcher, cfg ReconcileConfig) (*Reconciler, error) {
 		if v < 0 {
 			return nil, fmt.Errorf("reconcile config: %s must not be negative", name)
 		}
+	}
+	if cfg.MaxReschedules < 0 {
+		return nil, errors.New("reconcile config: MaxReschedules must not be negative")
 	}
 	cfg.fillDefaults(d.cfg)
 	if life := claimLifetime(d.cfg); cfg.ClaimTimeout <= life {
@@ -276,7 +287,8 @@ func (rp *reconcilePass) check(ctx context.Context, run prefect.FlowRun) (RunChe
 // attempt (or of vanished infrastructure), empty when none is recorded. The
 // current attempt's infrastructure is looked for and recorded when found;
 // a PENDING run whose attempt started nothing within ClaimTimeout is
-// recovered (rescheduled once, then crashed); a RUNNING one whose
+// recovered (rescheduled up to MaxReschedules times in a row, then
+// crashed); a RUNNING one whose
 // infrastructure cannot be found and that sends no heartbeats is crashed.
 func (rp *reconcilePass) unrecorded(ctx context.Context, run prefect.FlowRun, cur Attempt, stale string, rl *runLog, log *slog.Logger) (RunCheck, bool) {
 	r := rp.r
@@ -447,9 +459,9 @@ func (rp *reconcilePass) recoverClaim(ctx context.Context, run prefect.FlowRun, 
 		}
 	}
 	lockState := *lock.State
-	if reclaimedAfterReschedule(states) {
-		msg := fmt.Sprintf("Flow run was claimed at %s but no infrastructure was started or recorded for it within %s, even after it was rescheduled once: the dispatchers claiming it fail between claim and start. Look at the dispatchers' logs.",
-			claimedAt.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout)
+	if n := reschedulesReclaimed(states); n >= r.cfg.MaxReschedules {
+		msg := fmt.Sprintf("Flow run was claimed at %s but no infrastructure was started or recorded for it within %s, even after it was rescheduled %d times in a row: the dispatchers claiming it stop between claim and start (look at their logs: a run that makes its dispatcher crash, or dispatchers killed over and over).",
+			claimedAt.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout, n)
 		return rp.crashFrom(ctx, run, transitionID(lockState.ID, "crash"), rl, msg)
 	}
 	msg := fmt.Sprintf("Flow run was claimed at %s but no infrastructure was started or recorded for it within %s (its dispatcher stopped between claim and start); it is rescheduled for the next dispatch pass.",

@@ -197,13 +197,16 @@ func TestReconciler_abandonedClaimIsResubmittedOnce(t *testing.T) {
 	e.wantLog(run.ID, "rescheduled for the next dispatch pass")
 }
 
-func TestReconciler_abandonedTwiceIsCrashed(t *testing.T) {
+func TestReconciler_abandonedAgainAndAgainIsCrashed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	run := e.run(e.dep)
-	// The run was rescheduled once already after an abandoned claim, and
-	// claimed again, and that claim is abandoned too.
+	// The run's abandoned claims were rescheduled MaxReschedules (2) times
+	// already and claimed again, and that claim is abandoned too.
 	for _, st := range []prefect.StateCreate{
+		{Type: prefect.StatePending, Name: "Pending"},
+		{Type: prefect.StatePending, Name: "Recovering"},
+		{Type: prefect.StateScheduled, Name: "Rescheduled"},
 		{Type: prefect.StatePending, Name: "Pending"},
 		{Type: prefect.StatePending, Name: "Recovering"},
 		{Type: prefect.StateScheduled, Name: "Rescheduled"},
@@ -215,8 +218,8 @@ func TestReconciler_abandonedTwiceIsCrashed(t *testing.T) {
 	}
 	now := time.Now()
 	d, _ := e.dispatcherWith(t.TempDir(), dispatch.Config{Now: func() time.Time { return now.Add(2 * time.Hour) }})
-	got := e.reconcileUntil(e.reconciler(d, dispatch.ReconcileConfig{ClaimTimeout: time.Hour}), run.ID, prefect.StateCrashed)
-	if !strings.Contains(stateMessage(got), "even after it was rescheduled once") {
+	got := e.reconcileUntil(e.reconciler(d, dispatch.ReconcileConfig{ClaimTimeout: time.Hour, MaxReschedules: 2}), run.ID, prefect.StateCrashed)
+	if !strings.Contains(stateMessage(got), "even after it was rescheduled 2 times in a row") {
 		t.Errorf("Crashed message = %q", stateMessage(got))
 	}
 }

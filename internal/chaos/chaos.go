@@ -104,7 +104,8 @@ func (c *Config) fillDefaults() {
 type Report struct {
 	Runs, Dispatchers int
 	Kills             int
-	// PrefectFaults and AWSFaults are the proxies' counters.
+	// PrefectFaults and AWSFaults are the proxies' counters while faults
+	// were on (until every run had been claimed).
 	PrefectFaults, AWSFaults faultproxy.Stats
 	// Submitted runs have their task recorded; Crashed ended Crashed.
 	Submitted, Crashed int
@@ -220,7 +221,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	pool, runs, err := setUp(ctx, api, moto.URL, cfg, logf)
+	pool, dep, err := setUp(ctx, api, moto.URL, logf)
 	if err != nil {
 		return rep, err
 	}
@@ -241,21 +242,42 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	defer fleet.stopAll()
 
+	// The runs arrive while the dispatchers serve the pool, due over Spread
+	// from a few seconds from now (those created after their due time are
+	// due at once), as a burst of scheduled runs arrives in production.
 	start := time.Now()
 	logf("%d dispatchers serve pool %s; %d runs due over %s; %.0f%% of requests get faults; a dispatcher is killed every ~%s",
 		cfg.Dispatchers, pool, cfg.Runs, cfg.Spread, 100*cfg.FaultRate, cfg.KillEvery)
+	created := make(chan []chaosRun, 1)
+	createErr := make(chan error, 1)
+	go func() {
+		runs, err := createRuns(ctx, api, dep, cfg, start.Add(5*time.Second), logf)
+		created <- runs
+		createErr <- err
+	}()
 
-	// Kill while runs are still due or being claimed.
-	lastDue := runs[len(runs)-1].due
+	// Kill while runs are being created, due or claimed.
+	var runs []chaosRun
 	for {
-		st, err := tally(ctx, api, runs)
-		if err != nil {
-			return rep, err
+		if runs == nil {
+			select {
+			case runs = <-created:
+				if err := <-createErr; err != nil {
+					return rep, err
+				}
+			default:
+			}
 		}
-		logf("%s: %d scheduled, %d pending without infrastructure, %d submitted, %d crashed; %d kills",
-			time.Since(start).Round(time.Second), st.scheduled, st.unrecorded, st.submitted, st.crashed, fleet.kills)
-		if st.scheduled == 0 && time.Now().After(lastDue) {
-			break
+		if runs != nil {
+			st, err := tally(ctx, api, runs)
+			if err != nil {
+				return rep, err
+			}
+			logf("%s: %d scheduled, %d pending without infrastructure, %d submitted, %d crashed; %d kills",
+				time.Since(start).Round(time.Second), st.scheduled, st.unrecorded, st.submitted, st.crashed, fleet.kills)
+			if st.scheduled == 0 && time.Now().After(runs[len(runs)-1].due) {
+				break
+			}
 		}
 		if ctx.Err() != nil {
 			return rep, fmt.Errorf("runs still scheduled when the deadline came: %w", ctx.Err())
@@ -268,6 +290,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	// the claim timeout.
 	prefectProxy.SetEnabled(false)
 	awsProxy.SetEnabled(false)
+	rep.PrefectFaults, rep.AWSFaults = prefectProxy.Stats(), awsProxy.Stats()
 	settleBy := time.Now().Add(2*cfg.ClaimTimeout + time.Minute)
 	logf("faults off; waiting up to %s for every run to settle", time.Until(settleBy).Round(time.Second))
 	for {
@@ -286,7 +309,6 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	rep.Dispatched = time.Since(start)
 	fleet.stopAll()
-	rep.PrefectFaults, rep.AWSFaults = prefectProxy.Stats(), awsProxy.Stats()
 	logf("dispatchers stopped; checking %d runs", len(runs))
 	return rep, check(context.Background(), api, moto, runs, &rep)
 }
@@ -297,39 +319,45 @@ type chaosRun struct {
 	due time.Time
 }
 
-// setUp creates the cluster, the pool (Prefect's ECS template), a
-// deployment and the runs, due over cfg.Spread from now.
-func setUp(ctx context.Context, api *prefect.Client, motoURL string, cfg Config, logf func(string, ...any)) (string, []chaosRun, error) {
+// setUp creates the cluster, the pool (Prefect's ECS template) and a
+// deployment, and returns the pool's name and the deployment.
+func setUp(ctx context.Context, api *prefect.Client, motoURL string, logf func(string, ...any)) (string, prefect.Deployment, error) {
 	suffix := uuid.NewString()[:8]
 	cluster, pool := "chaos-"+suffix, "chaos-ecs-"+suffix
 	client := ecs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
 		func(o *ecs.Options) { o.BaseEndpoint = aws.String(motoURL) })
 	if _, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(cluster)}); err != nil {
-		return "", nil, fmt.Errorf("create ECS cluster %s in moto: %w", cluster, err)
+		return "", prefect.Deployment{}, fmt.Errorf("create ECS cluster %s in moto: %w", cluster, err)
 	}
 	if _, err := api.CreateWorkPool(ctx, prefect.WorkPoolCreate{Name: pool, Type: ecsbackend.PoolType, BaseJobTemplate: ecsbackend.DefaultBaseJobTemplate()}); err != nil {
-		return "", nil, fmt.Errorf("create work pool %s: %w", pool, err)
+		return "", prefect.Deployment{}, fmt.Errorf("create work pool %s: %w", pool, err)
 	}
 	flow, err := api.CreateFlow(ctx, "chaos", nil)
 	if err != nil {
-		return "", nil, fmt.Errorf("create flow: %w", err)
+		return "", prefect.Deployment{}, fmt.Errorf("create flow: %w", err)
 	}
 	entrypoint := "flows/hello.py:hello"
 	dep, err := api.CreateDeployment(ctx, prefect.DeploymentCreate{Name: "chaos-" + suffix, FlowID: flow.ID, WorkPoolName: pool,
 		Entrypoint: &entrypoint, JobVariables: map[string]any{"cluster": cluster}})
 	if err != nil {
-		return "", nil, fmt.Errorf("create deployment: %w", err)
+		return "", prefect.Deployment{}, fmt.Errorf("create deployment: %w", err)
 	}
-	logf("creating %d flow runs of deployment %s", cfg.Runs, dep.Name)
-	begin := time.Now().UTC()
+	logf("pool %s, deployment %s, ECS cluster %s in moto", pool, dep.Name, cluster)
+	return pool, dep, nil
+}
+
+// createRuns creates cfg.Runs runs of dep, due over cfg.Spread from begin,
+// in due order.
+func createRuns(ctx context.Context, api *prefect.Client, dep prefect.Deployment, cfg Config, begin time.Time, logf func(string, ...any)) ([]chaosRun, error) {
+	started := time.Now()
 	runs := make([]chaosRun, cfg.Runs)
 	errs := make([]error, cfg.Runs)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for i := range runs {
-		due := begin
+		due := begin.UTC()
 		if cfg.Runs > 1 {
-			due = begin.Add(cfg.Spread * time.Duration(i) / time.Duration(cfg.Runs-1))
+			due = due.Add(cfg.Spread * time.Duration(i) / time.Duration(cfg.Runs-1))
 		}
 		sem <- struct{}{}
 		wg.Go(func() {
@@ -341,10 +369,10 @@ func setUp(ctx context.Context, api *prefect.Client, motoURL string, cfg Config,
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return "", nil, fmt.Errorf("create flow runs: %w", err)
+		return nil, fmt.Errorf("create flow runs: %w", err)
 	}
-	logf("created %d runs in %s", cfg.Runs, time.Since(begin).Round(time.Millisecond))
-	return pool, runs, nil
+	logf("created %d runs in %s", cfg.Runs, time.Since(started).Round(time.Millisecond))
+	return runs, nil
 }
 
 // fleet is the dispatcher processes.
@@ -357,6 +385,7 @@ type fleet struct {
 	mu                 sync.Mutex
 	procs              map[int]*exec.Cmd
 	kills              int
+	nextKill           time.Time
 }
 
 // start starts dispatcher i (again), appending to its log file.
@@ -389,17 +418,21 @@ func (f *fleet) start(i int) error {
 	return nil
 }
 
-// killSome waits for up to span, SIGKILLing a random dispatcher about every
-// KillEvery and restarting it up to a second later.
+// killSome waits for span, SIGKILLing a random dispatcher whenever the
+// next kill is due (about every KillEvery) and restarting it up to a second
+// later.
 func (f *fleet) killSome(ctx context.Context, span time.Duration) {
 	end := time.Now().Add(span)
-	for time.Now().Before(end) && ctx.Err() == nil {
-		wait := time.Duration(f.rng.Int64N(int64(2 * f.cfg.KillEvery)))
-		if wait > time.Until(end) {
+	for ctx.Err() == nil {
+		if f.nextKill.IsZero() {
+			f.nextKill = time.Now().Add(time.Duration(f.rng.Int64N(int64(2 * f.cfg.KillEvery))))
+		}
+		if f.nextKill.After(end) {
 			time.Sleep(time.Until(end))
 			return
 		}
-		time.Sleep(wait)
+		time.Sleep(time.Until(f.nextKill))
+		f.nextKill = time.Time{}
 		i := f.rng.IntN(f.cfg.Dispatchers)
 		f.mu.Lock()
 		cmd := f.procs[i]

@@ -15,7 +15,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := Run(t.Context(), Config{
-		Pushpool: bin, Runs: 300, Dispatchers: 6, Spread: 20 * time.Second,
+		Pushpool: bin, Runs: 300, Dispatchers: 6, Spread: 30 * time.Second,
 		FaultRate: 0.12, KillEvery: 3 * time.Second, Deadline: 6 * time.Minute,
 		Log: testWriter{t},
 	})
