@@ -145,7 +145,7 @@ func (s *stack) read(id string) prefect.FlowRun {
 // tasks are the ECS tasks moto holds for a flow run.
 func (s *stack) tasks(id string) []string {
 	s.t.Helper()
-	arns, err := s.moto.TasksStartedBy(s.t.Context(), id)
+	arns, err := s.moto.TasksStartedByPrefix(s.t.Context(), id)
 	if err != nil {
 		s.t.Fatal(err)
 	}

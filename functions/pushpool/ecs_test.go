@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -78,9 +79,15 @@ func TestRun_dispatchOnceOnECS(t *testing.T) {
 	if !regexp.MustCompile(`^pushpool-cli::arn:aws:ecs:us-east-1:\d{12}:task/`).MatchString(pid) {
 		t.Errorf("infrastructure id %q is not in Prefect's <cluster>::<task ARN> format", pid)
 	}
-	tasks, err := ecsClient.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("pushpool-cli"), StartedBy: aws.String(run.ID)})
+	// The task is started by the run's attempt, which the run's labels name.
+	claimed, err := api.ReadFlowRun(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := fmt.Sprintf("%s-%v", run.ID, claimed.Labels["pushpool.io/attempt"])
+	tasks, err := ecsClient.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("pushpool-cli"), StartedBy: aws.String(token)})
 	if err != nil || len(tasks.TaskArns) != 1 || !strings.HasSuffix(pid, tasks.TaskArns[0]) {
-		t.Errorf("moto holds tasks %v (%v) started by flow run %s; want exactly the recorded one", tasks.TaskArns, err, run.ID)
+		t.Errorf("moto holds tasks %v (%v) started by attempt %s; want exactly the recorded one", tasks.TaskArns, err, token)
 	}
 
 	code, out, stderr = invoke(t, ctx, env, "render", "--flow-run", run.ID)

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// TestChaos is the CI form of make chaos: a few hundred runs, six
+// TestChaos is the CI form of make chaos: 250 runs, six
 // dispatchers killed and restarted at random, over 10% of the requests to
 // Prefect (on PostgreSQL) and to AWS (moto) faulted. Every run must start
 // exactly once and none may be lost.
@@ -15,7 +15,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := Run(t.Context(), Config{
-		Pushpool: bin, Runs: 300, Dispatchers: 6, Spread: 30 * time.Second,
+		Pushpool: bin, Runs: 250, Dispatchers: 6, Spread: 30 * time.Second,
 		FaultRate: 0.12, KillEvery: 3 * time.Second, Deadline: 6 * time.Minute,
 		Log: testWriter{t},
 	})
