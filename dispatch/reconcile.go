@@ -467,16 +467,9 @@ func (rp *reconcilePass) recoverClaim(ctx context.Context, run prefect.FlowRun, 
 	msg := fmt.Sprintf("Flow run was claimed at %s but no infrastructure was started or recorded for it within %s (its dispatcher stopped between claim and start); it is rescheduled for the next dispatch pass.",
 		claimedAt.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout)
 	at := r.d.api.ServerTime().UTC()
-	res, err := r.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StateScheduled, Name: stateRescheduled, Message: msg,
-		StateDetails: prefect.StateDetails{ScheduledTime: &at, TransitionID: transitionID(lockState.ID, "reschedule")}}, false)
-	if err != nil {
-		return errored(run, fmt.Errorf("reschedule flow run %s: %w", run.ID, err))
-	}
-	if res.Status != prefect.Accept {
-		return RunCheck{}, false
-	}
-	rl.add(prefect.LogWarning, msg)
-	return RunCheck{FlowRunID: run.ID, Action: ActionRescheduled, Message: msg}, true
+	return rp.propose(ctx, run, prefect.StateCreate{Type: prefect.StateScheduled, Name: stateRescheduled, Message: msg,
+		StateDetails: prefect.StateDetails{ScheduledTime: &at, TransitionID: transitionID(lockState.ID, "reschedule")}},
+		ActionRescheduled, prefect.LogWarning, msg, rl)
 }
 
 // undoLateLock puts back the state a recovery lock that came late covered,
@@ -736,16 +729,23 @@ func (rp *reconcilePass) crash(ctx context.Context, seen prefect.FlowRun, rl *ru
 // caller holds the run alone (a recovery's winner, a claim's owner), so that
 // its own retry is recognised; empty means a fresh one.
 func (rp *reconcilePass) crashFrom(ctx context.Context, run prefect.FlowRun, tid string, rl *runLog, msg string) (RunCheck, bool) {
-	res, err := rp.r.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: msg,
-		StateDetails: prefect.StateDetails{TransitionID: tid}}, false)
+	state := prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: msg, StateDetails: prefect.StateDetails{TransitionID: tid}}
+	return rp.propose(ctx, run, state, ActionCrashed, prefect.LogError, msg, rl)
+}
+
+// propose writes a decision through orchestration (never forced). Only an
+// accepted write is logged to the run and reported as act; a refused one
+// means the run moved on, or another dispatcher made the same decision.
+func (rp *reconcilePass) propose(ctx context.Context, run prefect.FlowRun, state prefect.StateCreate, act Action, level int, msg string, rl *runLog) (RunCheck, bool) {
+	res, err := rp.r.d.api.SetFlowRunState(ctx, run.ID, state, false)
 	if err != nil {
-		return errored(run, fmt.Errorf("set flow run %s Crashed: %w", run.ID, err))
+		return errored(run, fmt.Errorf("set flow run %s %s: %w", run.ID, state.Name, err))
 	}
 	if res.Status != prefect.Accept {
-		return RunCheck{}, false // orchestration knew better (the run moved on)
+		return RunCheck{}, false
 	}
-	rl.add(prefect.LogError, msg)
-	return RunCheck{FlowRunID: run.ID, Action: ActionCrashed, Message: msg}, true
+	rl.add(level, msg)
+	return RunCheck{FlowRunID: run.ID, Action: act, Message: msg}, true
 }
 
 // unchanged re-reads the run before a write: ok is true only when its state
@@ -806,13 +806,5 @@ func (rp *reconcilePass) cancel(ctx context.Context, run prefect.FlowRun, rl *ru
 	if run.State.Message != nil {
 		state.Message = *run.State.Message
 	}
-	res, err := r.d.api.SetFlowRunState(ctx, run.ID, state, false)
-	if err != nil {
-		return errored(run, fmt.Errorf("set flow run %s Cancelled: %w", run.ID, err))
-	}
-	if res.Status != prefect.Accept {
-		return RunCheck{}, false
-	}
-	rl.add(prefect.LogInfo, msg)
-	return RunCheck{FlowRunID: run.ID, Action: ActionCancelled, Message: msg}, true
+	return rp.propose(ctx, run, state, ActionCancelled, prefect.LogInfo, msg, rl)
 }

@@ -148,8 +148,8 @@ func (s Stats) String() string {
 	if s.Requests > 0 {
 		share = 100 * float64(s.Faults()) / float64(s.Requests)
 	}
-	return fmt.Sprintf("requests=%d faults=%d (%.1f%%: rejected=%d reset=%d delayed=%d) upstream_errors=%d",
-		s.Requests, s.Faults(), share, s.Rejected, s.Reset, s.Delayed, s.UpstreamErrors)
+	return fmt.Sprintf("requests=%d forwarded=%d faults=%d (%.1f%%: rejected=%d reset=%d delayed=%d) upstream_errors=%d",
+		s.Requests, s.Forwarded, s.Faults(), share, s.Rejected, s.Reset, s.Delayed, s.UpstreamErrors)
 }
 
 // Proxy is a fault-injecting reverse proxy to one upstream. It is an

@@ -455,7 +455,7 @@ func TestProxy_SetEnabled(t *testing.T) {
 			t.Errorf("step %d: SetEnabled(%v): HTTP %d, want %d", i, step.enabled, got.status, step.want)
 		}
 	}
-	if got, want := p.Stats().String(), "requests=3 forwarded=1 rejected=2 reset=0 delayed=0 upstream_errors=0"; got != want {
+	if got, want := p.Stats().String(), "requests=3 forwarded=1 faults=2 (66.7%: rejected=2 reset=0 delayed=0) upstream_errors=0"; got != want {
 		t.Errorf("Stats().String() = %q, want %q", got, want)
 	}
 }
@@ -508,7 +508,7 @@ func ExampleProxy() {
 	// 503
 	// 200
 	// 200
-	// requests=3 forwarded=2 rejected=1 reset=0 delayed=0 upstream_errors=0
+	// requests=3 forwarded=2 faults=1 (33.3%: rejected=1 reset=0 delayed=0) upstream_errors=0
 }
 
 // TestProxy_awsSDK checks that the AWS SDK reads an injected rejection as
