@@ -102,6 +102,8 @@ func (c *Config) fillDefaults() {
 
 // Report is what a chaos run found.
 type Report struct {
+	// Seed is the seed of the faults and kills, to repeat the run.
+	Seed              uint64
 	Runs, Dispatchers int
 	Kills             int
 	// PrefectFaults and AWSFaults are the proxies' counters while faults
@@ -123,6 +125,8 @@ type Report struct {
 	Rescheduled, Requeued, RecoveryLocks, DoubleRecoveries int
 	// Tasks is how many ECS tasks moto holds for the runs.
 	Tasks int
+	// Details shows the state histories of up to five failing runs.
+	Details []string
 	// Dispatched is how long it took from the first run's due time until
 	// every run was settled.
 	Dispatched time.Duration
@@ -140,7 +144,7 @@ func (r Report) String() string {
 	if !r.OK() {
 		verdict = "FAILED"
 	}
-	fmt.Fprintf(&b, "chaos: %s\n", verdict)
+	fmt.Fprintf(&b, "chaos: %s (seed %d)\n", verdict, r.Seed)
 	fmt.Fprintf(&b, "  runs            %d (submitted %d, crashed %d) in %s\n", r.Runs, r.Submitted, r.Crashed, r.Dispatched.Round(time.Second))
 	fmt.Fprintf(&b, "  dispatchers     %d, SIGKILLed %d times\n", r.Dispatchers, r.Kills)
 	fmt.Fprintf(&b, "  prefect faults  %s\n", r.PrefectFaults)
@@ -151,6 +155,9 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "  mismatched      %d %s\n", len(r.Mismatched), short(r.Mismatched))
 	fmt.Fprintf(&b, "  recoveries      %d abandoned claims rescheduled (%d rescheduled twice), %d recovery locks proposed\n", r.Rescheduled, r.DoubleRecoveries, r.RecoveryLocks)
 	fmt.Fprintf(&b, "  requeued        %d\n", r.Requeued)
+	for _, d := range r.Details {
+		fmt.Fprintf(&b, "  %s\n", d)
+	}
 	reasons := make([]string, 0, len(r.CrashReasons))
 	for k := range r.CrashReasons {
 		reasons = append(reasons, k)
@@ -178,7 +185,7 @@ func short(ids []string) string {
 // stops the faults, lets every run settle and checks the outcome.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	cfg.fillDefaults()
-	rep := Report{Runs: cfg.Runs, Dispatchers: cfg.Dispatchers, CrashReasons: map[string]int{}}
+	rep := Report{Seed: cfg.Seed, Runs: cfg.Runs, Dispatchers: cfg.Dispatchers, CrashReasons: map[string]int{}}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(cfg.Log, "chaos: "+format+"\n", args...)
 	}
@@ -292,7 +299,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	awsProxy.SetEnabled(false)
 	rep.PrefectFaults, rep.AWSFaults = prefectProxy.Stats(), awsProxy.Stats()
 	settleBy := time.Now().Add(2*cfg.ClaimTimeout + time.Minute)
-	logf("faults off; waiting up to %s for every run to settle", time.Until(settleBy).Round(time.Second))
+	logf("faults off; waiting up to %s for every run to settle (longer for runs requeued to a later time)", time.Until(settleBy).Round(time.Second))
 	for {
 		st, err := tally(ctx, api, runs)
 		if err != nil {
@@ -300,6 +307,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 		if st.scheduled == 0 && st.unrecorded == 0 {
 			break
+		}
+		// A run requeued after a start that may succeed later (throttling, a
+		// cut submission) is due again after a backoff: wait for it too.
+		if by := st.lastDue.Add(30 * time.Second); by.After(settleBy) {
+			settleBy = by
 		}
 		if time.Now().After(settleBy) || ctx.Err() != nil {
 			logf("settle timed out: %d scheduled, %d pending without infrastructure", st.scheduled, st.unrecorded)
@@ -476,7 +488,11 @@ func (f *fleet) stopAll() {
 }
 
 // counts is where the runs are.
-type counts struct{ scheduled, unrecorded, submitted, crashed, other int }
+type counts struct {
+	scheduled, unrecorded, submitted, crashed, other int
+	// lastDue is the latest due time of a Scheduled run.
+	lastDue time.Time
+}
 
 // tally reads every run of the test.
 func tally(ctx context.Context, api *prefect.Client, runs []chaosRun) (counts, error) {
@@ -491,6 +507,9 @@ func tally(ctx context.Context, api *prefect.Client, runs []chaosRun) (counts, e
 			c.other++
 		case *r.StateType == prefect.StateScheduled:
 			c.scheduled++
+			if due := r.DueTime(); due.After(c.lastDue) {
+				c.lastDue = due
+			}
 		case *r.StateType == prefect.StateCrashed:
 			c.crashed++
 		case (*r.StateType == prefect.StatePending || *r.StateType == prefect.StateRunning) && deref(r.InfrastructurePID) == "":
@@ -572,7 +591,7 @@ func check(ctx context.Context, api *prefect.Client, moto *localstack.Moto, runs
 					msg = *r.State.Message
 				}
 				rep.CrashReasons[reason(msg)]++
-			case typ == prefect.StateScheduled && time.Since(cr.due) > grace,
+			case typ == prefect.StateScheduled && time.Since(r.DueTime()) > grace,
 				(typ == prefect.StatePending || typ == prefect.StateRunning) && pid == "":
 				rep.Lost = append(rep.Lost, cr.id)
 			case typ == prefect.StatePending || typ == prefect.StateRunning:
@@ -582,6 +601,10 @@ func check(ctx context.Context, api *prefect.Client, moto *localstack.Moto, runs
 				}
 			}
 			tallyStates(states, rep)
+			failed := len(tasks) > 1 || slices.Contains(rep.Lost, cr.id) || slices.Contains(rep.Mismatched, cr.id)
+			if failed && len(rep.Details) < 5 {
+				rep.Details = append(rep.Details, describe(cr.id, pid, tasks, states))
+			}
 		})
 	}
 	wg.Wait()
@@ -589,6 +612,20 @@ func check(ctx context.Context, api *prefect.Client, moto *localstack.Moto, runs
 	sort.Strings(rep.Lost)
 	sort.Strings(rep.Mismatched)
 	return errors.Join(errs...)
+}
+
+// describe is one failing run's story, for the report.
+func describe(id, pid string, tasks []string, states []prefect.State) string {
+	sort.SliceStable(states, func(i, j int) bool { return states[i].Timestamp.Before(*states[j].Timestamp) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "run %s pid %q tasks %v:", id, pid, tasks)
+	for _, s := range states {
+		fmt.Fprintf(&b, "\n      %s %s %s", s.Timestamp.UTC().Format("15:04:05.000"), s.Type, s.Name)
+		if s.StateDetails.ScheduledTime != nil {
+			fmt.Fprintf(&b, " (due %s)", s.StateDetails.ScheduledTime.UTC().Format("15:04:05"))
+		}
+	}
+	return b.String()
 }
 
 // tallyStates counts what the dispatchers wrote in one run's history.

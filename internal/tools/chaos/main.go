@@ -16,7 +16,9 @@ import (
 	"github.com/pushpool/pushpool/internal/chaos"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+func run() int {
 	cfg := chaos.Config{Log: os.Stderr}
 	flag.IntVar(&cfg.Runs, "runs", 1000, "flow runs to dispatch")
 	flag.IntVar(&cfg.Dispatchers, "dispatchers", 8, "pushpool serve processes")
@@ -33,21 +35,22 @@ func main() {
 		dir, err := os.MkdirTemp("", "pushpool-chaos-bin-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "chaos:", err)
-			os.Exit(1)
+			return 1
 		}
 		defer os.RemoveAll(dir)
 		if cfg.Pushpool, err = chaos.BuildPushpool(ctx, dir); err != nil {
 			fmt.Fprintln(os.Stderr, "chaos:", err)
-			os.Exit(1)
+			return 1
 		}
 	}
 	rep, err := chaos.Run(ctx, cfg)
 	fmt.Print(rep)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
-		os.Exit(1)
+		return 1
 	}
 	if !rep.OK() {
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
