@@ -317,12 +317,8 @@ func (rp *reconcilePass) unrecorded(ctx context.Context, run prefect.FlowRun, cu
 			return RunCheck{}, false // running, but never claimed since it was scheduled: not pushpool's
 		}
 	}
-	id, found, err := rp.find(ctx, run, cur, log)
-	switch {
-	case err != nil:
-		return errored(run, err)
-	case found:
-		return rp.recordFound(ctx, run, id, rl, log)
+	if c, acted, done := rp.findAndRecord(ctx, run, cur, rl, log); done {
+		return c, acted
 	}
 	// Running without infrastructure pushpool can find: heartbeats decide.
 	if c, acted, alive := rp.heartbeat(ctx, run, "", rl, log); acted || alive {
@@ -391,6 +387,21 @@ func (rp *reconcilePass) job(ctx context.Context, run prefect.FlowRun, a Attempt
 	return job, nil
 }
 
+// findAndRecord looks for attempt a's infrastructure and records it when
+// found. done is false when there is none, and the caller decides.
+func (rp *reconcilePass) findAndRecord(ctx context.Context, run prefect.FlowRun, a Attempt, rl *runLog, log *slog.Logger) (c RunCheck, acted, done bool) {
+	id, found, err := rp.find(ctx, run, a, log)
+	switch {
+	case err != nil:
+		c, acted = errored(run, err)
+		return c, acted, true
+	case found:
+		c, acted = rp.recordFound(ctx, run, id, rl, log)
+		return c, acted, true
+	}
+	return RunCheck{}, false, false
+}
+
 // recordFound records infrastructure of the run's current attempt that its
 // dispatcher did not record, then judges the run by it.
 func (rp *reconcilePass) recordFound(ctx context.Context, run prefect.FlowRun, id string, rl *runLog, log *slog.Logger) (RunCheck, bool) {
@@ -450,12 +461,8 @@ func (rp *reconcilePass) recoverClaim(ctx context.Context, run prefect.FlowRun, 
 	claimedAt := stateTime(judged)
 	if ok {
 		claimedAt = stateTime(claim)
-		id, found, err := rp.find(ctx, run, cur, log)
-		switch {
-		case err != nil:
-			return errored(run, err)
-		case found:
-			return rp.recordFound(ctx, run, id, rl, log)
+		if c, acted, done := rp.findAndRecord(ctx, run, cur, rl, log); done {
+			return c, acted
 		}
 	}
 	lockState := *lock.State
