@@ -266,11 +266,10 @@ func (rp *reconcilePass) check(ctx context.Context, run prefect.FlowRun) (RunChe
 	}
 	// The infrastructure is gone or belongs to another attempt than the
 	// claim: which attempt is the run on?
-	states, err := r.d.api.ReadFlowRunStates(ctx, run.ID)
+	cur, ok, err := rp.currentAttempt(ctx, run)
 	if err != nil {
-		return errored(run, fmt.Errorf("read the state history of flow run %s: %w", run.ID, err))
+		return errored(run, err)
 	}
-	cur, _, ok := currentAttempt(run.ID, states)
 	switch {
 	case !ok, st.Attempt == cur.Key(), st.Attempt == "" && st.State == StateExited:
 		// Not claimed since it was scheduled (started by something else), the
@@ -280,6 +279,21 @@ func (rp *reconcilePass) check(ctx context.Context, run prefect.FlowRun) (RunChe
 	// pid is an earlier attempt's (the run was run again), or vanished
 	// without saying whose it was: look for the current attempt's.
 	return rp.unrecorded(ctx, run, cur, pid, rl, log)
+}
+
+// currentAttempt returns the attempt the run is on: its current state when
+// that is the claim, else the one its history shows (one request). ok is
+// false when the run was not claimed since it was last scheduled.
+func (rp *reconcilePass) currentAttempt(ctx context.Context, run prefect.FlowRun) (Attempt, bool, error) {
+	if a, ok := attemptOfClaimState(run); ok {
+		return a, true, nil
+	}
+	states, err := rp.r.d.api.ReadFlowRunStates(ctx, run.ID)
+	if err != nil {
+		return Attempt{}, false, fmt.Errorf("read the state history of flow run %s: %w", run.ID, err)
+	}
+	a, _, ok := currentAttempt(run.ID, states)
+	return a, ok, nil
 }
 
 // unrecorded handles a PENDING or RUNNING run that has no infrastructure of
@@ -306,14 +320,12 @@ func (rp *reconcilePass) unrecorded(ctx context.Context, run prefect.FlowRun, cu
 	default:
 		return RunCheck{}, false
 	}
-	var states []prefect.State
 	if cur.IsZero() {
-		var err error
-		if states, err = r.d.api.ReadFlowRunStates(ctx, run.ID); err != nil {
-			return errored(run, fmt.Errorf("read the state history of flow run %s: %w", run.ID, err))
-		}
 		var ok bool
-		if cur, _, ok = currentAttempt(run.ID, states); !ok {
+		var err error
+		if cur, ok, err = rp.currentAttempt(ctx, run); err != nil {
+			return errored(run, err)
+		} else if !ok {
 			return RunCheck{}, false // running, but never claimed since it was scheduled: not pushpool's
 		}
 	}
@@ -651,13 +663,9 @@ func (r *Reconciler) Observe(ctx context.Context, ev InfraEvent) (c RunCheck, ac
 	}
 	current := false
 	if ev.Status.Attempt != "" {
-		cur, ok := attemptOfClaimState(run)
-		if !ok {
-			states, err := r.d.api.ReadFlowRunStates(ctx, run.ID)
-			if err != nil {
-				return RunCheck{}, false, fmt.Errorf("read the state history of flow run %s: %w", run.ID, err)
-			}
-			cur, _, ok = currentAttempt(run.ID, states)
+		cur, ok, err := rp.currentAttempt(ctx, run)
+		if err != nil {
+			return RunCheck{}, false, err
 		}
 		if ok && cur.Key() != ev.Status.Attempt {
 			log.DebugContext(ctx, "event about an earlier attempt's infrastructure; ignored", slog.String("attempt", ev.Status.Attempt))

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -142,26 +141,25 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 	}
 
 	sctx, scancel := p.submitContext(ctx)
-	defer scancel()
-	job, err := p.render(sctx, run, flow, dep, nil)
+	job, renderErr := p.render(sctx, run, flow, dep, nil)
 	job.Attempt = attempt
-	if err != nil {
-		rctx, rcancel := p.recordContext(ctx)
-		defer rcancel()
-		if sctx.Err() != nil && rctx.Err() == nil {
-			return p.requeue(rctx, run, attempt, res, rl, fmt.Errorf("the dispatcher ran out of time while rendering the job: %w", err))
-		}
-		return p.crash(rctx, run, attempt, res, rl, fmt.Errorf("render the job from work pool %q's base job template: %w", p.pool.Name, err))
+	var infraID string
+	if renderErr == nil {
+		mergeStrings(job.Configuration, "env", map[string]string{EnvAttempt: attempt.Token()})
+		p.label(sctx, run, job, log)
+		infraID, err = d.backend.Start(sctx, job)
 	}
-	mergeStrings(job.Configuration, "env", map[string]string{EnvAttempt: attempt.Token()})
-	p.label(sctx, run, job, log)
-	infraID, err := d.backend.Start(sctx, job)
 	cut := sctx.Err() != nil
 	scancel()
 
 	rctx, rcancel := p.recordContext(ctx)
 	defer rcancel()
-	if err != nil {
+	switch {
+	case renderErr != nil && cut:
+		return p.requeue(rctx, run, attempt, res, rl, fmt.Errorf("the dispatcher ran out of time while rendering the job: %w", renderErr))
+	case renderErr != nil:
+		return p.crash(rctx, run, attempt, res, rl, fmt.Errorf("render the job from work pool %q's base job template: %w", p.pool.Name, renderErr))
+	case err != nil:
 		// A start that failed in a way a retry may cure, or was cut off, may
 		// still have started the job (a reset after the request was applied):
 		// the attempt is only given up after Find says it started nothing.
@@ -296,7 +294,7 @@ func (p *pass) confirmClaim(ctx context.Context, run prefect.FlowRun, transition
 		log.WarnContext(ctx, "could not read the state history to confirm the claim; run left Pending", slog.String("error", err.Error()))
 		return false, Errored, fmt.Errorf("confirm the claim of flow run %s: %w", run.ID, err)
 	}
-	sort.SliceStable(states, func(i, j int) bool { return stateTime(states[i]).Before(stateTime(states[j])) })
+	states = sortedStates(states)
 	ours := -1
 	for i, st := range states {
 		if st.StateDetails.TransitionID == transitionID {

@@ -217,25 +217,20 @@ func startAzuriteOnce(ctx context.Context, bin string) (*Azurite, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "pushpool-azurite-")
+	dir, logPath, logFile, err := serverDir("pushpool-azurite-", "azurite.log", "Azurite")
 	if err != nil {
-		return nil, fmt.Errorf("create a directory for Azurite: %w", err)
+		return nil, err
 	}
+	defer logFile.Close()
 	queueURL := fmt.Sprintf("http://127.0.0.1:%d/%s", port, AzuriteAccount)
 	a := &Azurite{
 		QueueURL: queueURL,
 		ConnectionString: "DefaultEndpointsProtocol=http;AccountName=" + AzuriteAccount + ";AccountKey=" + AzuriteAccountKey +
 			";QueueEndpoint=" + queueURL + ";",
 		dir:     dir,
-		logPath: filepath.Join(dir, "azurite.log"),
+		logPath: logPath,
 		done:    make(chan struct{}),
 	}
-	logFile, err := os.Create(a.logPath)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("create the Azurite log: %w", err)
-	}
-	defer logFile.Close()
 	workspace := filepath.Join(dir, "data")
 	if err := os.Mkdir(workspace, 0o700); err != nil {
 		os.RemoveAll(dir)

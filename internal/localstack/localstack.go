@@ -165,23 +165,18 @@ func startPrefectOnce(ctx context.Context, venv string, opts PrefectOptions) (*P
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "pushpool-prefect-")
+	dir, logPath, logFile, err := serverDir("pushpool-prefect-", "server.log", "the Prefect server")
 	if err != nil {
-		return nil, fmt.Errorf("create a directory for the Prefect server: %w", err)
+		return nil, err
 	}
+	defer logFile.Close()
 	p := &Prefect{
 		URL:     fmt.Sprintf("http://127.0.0.1:%d/api", port),
 		Venv:    venv,
 		dir:     dir,
-		logPath: filepath.Join(dir, "server.log"),
+		logPath: logPath,
 		done:    make(chan struct{}),
 	}
-	logFile, err := os.Create(p.logPath)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("create the Prefect server log: %w", err)
-	}
-	defer logFile.Close()
 
 	cmd := exec.Command(filepath.Join(venv, "bin", "prefect"), "server", "start",
 		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--no-ui")

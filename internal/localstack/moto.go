@@ -100,23 +100,18 @@ func startMotoOnce(ctx context.Context, venv, script string) (*Moto, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "pushpool-moto-")
+	dir, logPath, logFile, err := serverDir("pushpool-moto-", "moto.log", "the moto server")
 	if err != nil {
-		return nil, fmt.Errorf("create a directory for the moto server: %w", err)
+		return nil, err
 	}
+	defer logFile.Close()
 	m := &Moto{
 		URL:     fmt.Sprintf("http://127.0.0.1:%d", port),
 		dir:     dir,
-		logPath: filepath.Join(dir, "moto.log"),
+		logPath: logPath,
 		done:    make(chan struct{}),
 		client:  &http.Client{Timeout: 10 * time.Second},
 	}
-	logFile, err := os.Create(m.logPath)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("create the moto server log: %w", err)
-	}
-	defer logFile.Close()
 	cmd := exec.Command(filepath.Join(venv, "bin", "python"), script, strconv.Itoa(port))
 	cmd.Dir = dir
 	cmd.Stdout = logFile

@@ -254,10 +254,11 @@ func startPostgresOnce(ctx context.Context, bin string, cred *syscall.Credential
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "pushpool-postgres-")
+	dir, logPath, logFile, err := serverDir("pushpool-postgres-", "postgres.log", "PostgreSQL")
 	if err != nil {
-		return nil, fmt.Errorf("create a directory for PostgreSQL: %w", err)
+		return nil, err
 	}
+	defer logFile.Close()
 	if cred != nil {
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
 			os.RemoveAll(dir)
@@ -277,15 +278,9 @@ func startPostgresOnce(ctx context.Context, bin string, cred *syscall.Credential
 		env: []string{
 			"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "LC_ALL=C", "LANG=C", "TZ=UTC",
 		},
-		logPath: filepath.Join(dir, "postgres.log"),
+		logPath: logPath,
 		done:    make(chan struct{}),
 	}
-	logFile, err := os.Create(p.logPath)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("create the PostgreSQL log: %w", err)
-	}
-	defer logFile.Close()
 	data := filepath.Join(dir, "data")
 
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "--pgdata", data,

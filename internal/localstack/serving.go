@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -47,6 +48,24 @@ func waitReady(ctx context.Context, what, target string, ready func(context.Cont
 		case <-tick.C:
 		}
 	}
+}
+
+// serverDir makes a fresh temporary directory for a server the package
+// starts (what names it in errors) and creates its log file in it. The
+// caller closes the log once the server process holds it, and removes dir
+// when the server stops.
+func serverDir(prefix, logName, what string) (dir, logPath string, log *os.File, err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("create a directory for %s: %w", what, err)
+	}
+	logPath = filepath.Join(dir, logName)
+	log, err = os.Create(logPath)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", "", nil, fmt.Errorf("create the log of %s: %w", what, err)
+	}
+	return dir, logPath, log, nil
 }
 
 func statusOK(status int) bool { return status == http.StatusOK }

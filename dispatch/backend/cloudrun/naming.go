@@ -17,8 +17,6 @@ import (
 )
 
 const (
-	// maxJobName is Cloud Run's limit on a job name.
-	maxJobName = 63
 	// maxJobAndToken is the longest a job name and its
 	// start_execution_token may be together: "fewer than 63 characters",
 	// so that the execution <job>-<token> is a valid name.

@@ -48,9 +48,12 @@ type Config struct {
 // host part lets Status and Stop refuse to act on one.
 //
 // The state directory holds, per attempt (its Token):
-//   - attempt-<token>.json: the process started for it, written under an
-//     exclusive lock on attempt-<token>.lock that the kernel releases when its
-//     holder dies, so a dispatcher killed while starting leaves no dead end;
+//   - attempt-<token>.json: the process started for it — first an intent
+//     without a pid, then the pid — written under an exclusive lock on
+//     attempt-<token>.lock that the kernel releases when its holder dies, so
+//     a dispatcher killed while starting leaves no dead end, and only an
+//     intent without a pid sends a later Start or Find looking for the
+//     process by its environment;
 //   - exit-<token>.json: how it exited, written by the dispatcher that
 //     started it;
 //   - run-<token>.log: its output; work-<token>/: its working directory when
@@ -131,8 +134,16 @@ func (b *Backend) Start(ctx context.Context, job dispatch.Job) (string, error) {
 	if id, found, err := b.find(token); err != nil || found {
 		return id, err
 	}
+	// The intent (a record without a pid) tells a later Start or Find, should
+	// this dispatcher die before recording the process, to look for it.
+	intent := record{FlowRunID: job.FlowRunID, Attempt: job.Attempt.Key()}
+	data, _ := json.Marshal(intent)
+	if err := writeFileAtomic(b.path("attempt", token+".json"), data); err != nil {
+		return "", fmt.Errorf("record the start of flow run %s in %s: %w", job.FlowRunID, b.cfg.StateDir, err)
+	}
 	pid, ticks, err := b.start(job.FlowRunID, token, spec)
 	if err != nil {
+		os.Remove(b.path("attempt", token+".json")) // nothing started
 		return "", err
 	}
 	if err := b.remember(record{FlowRunID: job.FlowRunID, Attempt: job.Attempt.Key(), PID: pid, Ticks: ticks, Started: time.Now().UTC()}, token); err != nil {
@@ -152,17 +163,21 @@ func (b *Backend) Find(ctx context.Context, job dispatch.Job) (string, bool, err
 func (b *Backend) find(token string) (string, bool, error) {
 	data, err := os.ReadFile(b.path("attempt", token+".json"))
 	switch {
-	case err == nil:
-		var rec record
-		if err := json.Unmarshal(data, &rec); err != nil || rec.PID <= 0 {
-			return "", false, fmt.Errorf("read the record of attempt %s in %s: it is damaged (%v); remove it to start the attempt again", token, b.cfg.StateDir, err)
-		}
-		return b.id(rec.PID), true, nil
-	case !errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, os.ErrNotExist):
+		return "", false, nil // never started
+	case err != nil:
 		return "", false, fmt.Errorf("read the record of attempt %s: %w", token, err)
 	}
-	// A dispatcher killed between starting the process and recording it
-	// leaves a live process whose environment names the attempt.
+	var rec record
+	if err := json.Unmarshal(data, &rec); err != nil || rec.PID < 0 {
+		return "", false, fmt.Errorf("read the record of attempt %s in %s: it is damaged (%v); remove it to start the attempt again", token, b.cfg.StateDir, err)
+	}
+	if rec.PID > 0 {
+		return b.id(rec.PID), true, nil
+	}
+	// Only an intent: its dispatcher was killed after deciding to start the
+	// process, maybe after starting it. Such a process lives with the
+	// attempt in its environment.
 	if pid, ticks, ok := processWithEnv(dispatch.EnvAttempt + "=" + token); ok {
 		flowRunID, key, _ := dispatch.ParseToken(token)
 		if err := b.remember(record{FlowRunID: flowRunID, Attempt: key, PID: pid, Ticks: ticks, Started: time.Now().UTC()}, token); err != nil {

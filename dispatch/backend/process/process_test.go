@@ -207,8 +207,13 @@ func TestBackend_Start_afterAKilledDispatcher(t *testing.T) {
 	holder.Process.Kill()
 	holder.Wait()
 
-	// ...and it had started the job's process without recording it: the job
-	// carries its attempt in its environment, and Start finds it.
+	// ...and it had recorded its intent and started the job's process
+	// without recording it: the job carries its attempt in its environment,
+	// and Start finds it.
+	intent := fmt.Sprintf(`{"flow_run_id":%q,"attempt":%q,"pid":0}`, j.FlowRunID, j.Attempt.Key())
+	if err := os.WriteFile(filepath.Join(dir, "attempt-"+token+".json"), []byte(intent), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	orphan := exec.Command("sleep", "30")
 	orphan.Env = append(os.Environ(), dispatch.EnvAttempt+"="+token)
 	orphan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
