@@ -173,6 +173,22 @@ type Status struct {
 	Attempt string
 }
 
+// StatusReader is implemented by backends that read the status of many
+// pieces of infrastructure in few calls (ECS: DescribeTasks of up to 100
+// tasks of a cluster at once). The reconciler reads every run it checks in
+// a pass through it, and falls back to Status for each id it leaves out.
+//
+// Statuses returns the status of the ids it could read, as Status would
+// report each. It leaves out ids it cannot read in a batch (malformed ids,
+// ErrForeign infrastructure, a platform answer that needs a closer look),
+// so the caller asks Status about them one by one. It stops at the first
+// call that fails and returns what it read before with the error; an error
+// wrapping ErrRetryable (throttling) means the caller should read no more
+// for a while.
+type StatusReader interface {
+	Statuses(ctx context.Context, infrastructureIDs []string) (map[string]Status, error)
+}
+
 // Sweeper is implemented by backends whose platform keeps resources after
 // a job finishes (Cloud Run jobs, which count against a per-project cap;
 // ACI container groups, against a regional quota): Sweep removes the

@@ -76,6 +76,42 @@ func (c *countingAPI) CreateLogs(ctx context.Context, logs []prefect.Log) error 
 	c.count()
 	return c.API.CreateLogs(ctx, logs)
 }
+func (c *countingAPI) ReadFlowRun(ctx context.Context, id string) (prefect.FlowRun, error) {
+	c.count()
+	return c.API.ReadFlowRun(ctx, id)
+}
+func (c *countingAPI) FilterFlowRuns(ctx context.Context, f prefect.FlowRunFilter) ([]prefect.FlowRun, error) {
+	c.count()
+	return c.API.FilterFlowRuns(ctx, f)
+}
+func (c *countingAPI) ReadEvents(ctx context.Context, f prefect.EventFilter, max int) ([]prefect.Event, error) {
+	c.count()
+	return c.API.ReadEvents(ctx, f, max)
+}
+func (c *countingAPI) FilterFlowRunsPage(ctx context.Context, f prefect.FlowRunFilter, offset, limit int) ([]prefect.FlowRun, error) {
+	c.count()
+	return c.API.FilterFlowRunsPage(ctx, f, offset, limit)
+}
+func (c *countingAPI) CountEventsByResource(ctx context.Context, f prefect.EventFilter) ([]prefect.EventCount, error) {
+	c.count()
+	return c.API.CountEventsByResource(ctx, f)
+}
+func (c *countingAPI) ReadGlobalConcurrencyLimit(ctx context.Context, name string) (prefect.GlobalConcurrencyLimit, error) {
+	c.count()
+	return c.API.ReadGlobalConcurrencyLimit(ctx, name)
+}
+func (c *countingAPI) CreateGlobalConcurrencyLimit(ctx context.Context, l prefect.GlobalConcurrencyLimit) (prefect.GlobalConcurrencyLimit, error) {
+	c.count()
+	return c.API.CreateGlobalConcurrencyLimit(ctx, l)
+}
+func (c *countingAPI) UpdateGlobalConcurrencyLimit(ctx context.Context, name string, in prefect.GlobalConcurrencyLimitUpdate) error {
+	c.count()
+	return c.API.UpdateGlobalConcurrencyLimit(ctx, name, in)
+}
+func (c *countingAPI) IncrementConcurrencySlots(ctx context.Context, names []string, slots int) (bool, []prefect.GlobalConcurrencyLimit, error) {
+	c.count()
+	return c.API.IncrementConcurrencySlots(ctx, names, slots)
+}
 
 // BenchmarkDispatch measures a pass over a batch of due runs with a no-op
 // backend: runs claimed, rendered, "submitted" and recorded per second, and

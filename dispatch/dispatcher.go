@@ -31,6 +31,13 @@ type API interface {
 	// For the Reconciler.
 	FilterFlowRuns(ctx context.Context, f prefect.FlowRunFilter) ([]prefect.FlowRun, error)
 	ReadEvents(ctx context.Context, f prefect.EventFilter, max int) ([]prefect.Event, error)
+	FilterFlowRunsPage(ctx context.Context, f prefect.FlowRunFilter, offset, limit int) ([]prefect.FlowRun, error)
+	CountEventsByResource(ctx context.Context, f prefect.EventFilter) ([]prefect.EventCount, error)
+	// For the reconcile lease (Reconciler.RunLeased).
+	ReadGlobalConcurrencyLimit(ctx context.Context, idOrName string) (prefect.GlobalConcurrencyLimit, error)
+	CreateGlobalConcurrencyLimit(ctx context.Context, l prefect.GlobalConcurrencyLimit) (prefect.GlobalConcurrencyLimit, error)
+	UpdateGlobalConcurrencyLimit(ctx context.Context, idOrName string, in prefect.GlobalConcurrencyLimitUpdate) error
+	IncrementConcurrencySlots(ctx context.Context, names []string, slots int) (bool, []prefect.GlobalConcurrencyLimit, error)
 	// ServerTime is the server's clock, which timestamps states.
 	ServerTime() time.Time
 }

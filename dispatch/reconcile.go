@@ -5,14 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
 )
+
+// DefaultReconcileInterval is how often Serve makes a reconcile pass, and
+// how long a reconcile lease lasts, unless configured otherwise.
+const DefaultReconcileInterval = 15 * time.Second
+
+// DefaultRunningPerPass is how many RUNNING runs a reconcile pass checks
+// unless ReconcileConfig.RunningPerPass says otherwise: two pages of the
+// server's flow run filter.
+const DefaultRunningPerPass = 2 * prefect.MaxPageSize
 
 // ReconcileConfig configures a Reconciler. Defaults are filled in by
 // NewReconciler.
@@ -45,6 +51,26 @@ type ReconcileConfig struct {
 	// on_cancellation hooks), before its infrastructure is stopped. Zero
 	// means 30s; runs that never started are stopped at once.
 	CancelGrace time.Duration
+	// RunningPerPass bounds the RUNNING runs one pass checks; PENDING and
+	// CANCELLING runs are all checked in every pass. A pool with more
+	// RUNNING runs has them checked in turn, in order of their start times,
+	// over several passes (see Reconciler.RunOnce). Zero means
+	// DefaultRunningPerPass (400: two pages of the server's filter, which
+	// keeps a pass within five Prefect requests); negative means every
+	// RUNNING run in every pass.
+	RunningPerPass int
+	// ThrottleBackoff is how long a reconciler reads no infrastructure
+	// status after the platform throttled its reads (ErrRetryable); every
+	// further throttled pass in a row doubles it, up to MaxThrottleBackoff.
+	// Zero means 30s.
+	ThrottleBackoff time.Duration
+	// MaxThrottleBackoff caps ThrottleBackoff's doubling. Zero means 5m.
+	MaxThrottleBackoff time.Duration
+	// LeasePeriod is how long the pool's reconcile lease taken by RunLeased
+	// lasts: of the reconcilers of a pool, only the one that holds it makes
+	// passes, and it expires on its own when its holder dies. Zero means
+	// DefaultReconcileInterval.
+	LeasePeriod time.Duration
 }
 
 func (c *ReconcileConfig) fillDefaults(d Config) {
@@ -66,22 +92,47 @@ func (c *ReconcileConfig) fillDefaults(d Config) {
 	if c.MaxReschedules == 0 {
 		c.MaxReschedules = 3
 	}
+	if c.RunningPerPass == 0 {
+		c.RunningPerPass = DefaultRunningPerPass
+	}
+	if c.ThrottleBackoff == 0 {
+		c.ThrottleBackoff = 30 * time.Second
+	}
+	if c.MaxThrottleBackoff == 0 {
+		c.MaxThrottleBackoff = 5 * time.Minute
+	}
+	c.MaxThrottleBackoff = max(c.MaxThrottleBackoff, c.ThrottleBackoff)
+	if c.LeasePeriod == 0 {
+		c.LeasePeriod = DefaultReconcileInterval
+	}
 }
 
 // Reconciler watches the runs a Dispatcher started: it compares what their
 // infrastructure says with what Prefect says and settles the difference, as
-// the Python worker would if one were running. Like a Dispatcher it keeps no
-// state between passes.
+// the Python worker would if one were running.
+//
+// What it keeps between passes only spreads the work and the load: where
+// each pool's rotation over RUNNING runs stands, how long to back off from
+// a throttling platform, and the reconcile leases it holds. Every decision
+// is made on what the pass reads, so any number of reconcilers can run at
+// once, and a new one starts afresh.
 type Reconciler struct {
 	d   *Dispatcher
 	cfg ReconcileConfig
+	log *slog.Logger
+
+	mu       sync.Mutex
+	cursors  map[string]time.Time  // pool -> where the rotation over RUNNING runs goes on
+	leases   map[string]leaseState // pool -> what this reconciler knows of its reconcile lease
+	throttle throttleState
 }
 
 // NewReconciler returns a Reconciler using the dispatcher's API, backend,
 // worker name, logger and clock.
 func NewReconciler(d *Dispatcher, cfg ReconcileConfig) (*Reconciler, error) {
 	for name, v := range map[string]time.Duration{"FlowHeartbeatFrequency": cfg.FlowHeartbeatFrequency, "HeartbeatWindow": cfg.HeartbeatWindow,
-		"ClaimTimeout": cfg.ClaimTimeout, "ExitGrace": cfg.ExitGrace, "CancelGrace": cfg.CancelGrace} {
+		"ClaimTimeout": cfg.ClaimTimeout, "ExitGrace": cfg.ExitGrace, "CancelGrace": cfg.CancelGrace,
+		"ThrottleBackoff": cfg.ThrottleBackoff, "MaxThrottleBackoff": cfg.MaxThrottleBackoff, "LeasePeriod": cfg.LeasePeriod} {
 		if v < 0 {
 			return nil, fmt.Errorf("reconcile config: %s must not be negative", name)
 		}
@@ -93,7 +144,8 @@ func NewReconciler(d *Dispatcher, cfg ReconcileConfig) (*Reconciler, error) {
 	if life := claimLifetime(d.cfg); cfg.ClaimTimeout <= life {
 		return nil, fmt.Errorf("reconcile config: ClaimTimeout (%s) must exceed the longest a dispatcher takes from claim to record (%s: RecordTimeout to claim, SubmitTimeout to start, RecordTimeout to record), or live claims would be taken for abandoned ones", cfg.ClaimTimeout, life)
 	}
-	return &Reconciler{d: d, cfg: cfg}, nil
+	return &Reconciler{d: d, cfg: cfg, log: quietOnShutdown(d.log),
+		cursors: map[string]time.Time{}, leases: map[string]leaseState{}}, nil
 }
 
 // Action is what a reconcile pass did about one flow run.
@@ -117,6 +169,12 @@ const (
 	// ActionErrored: the run could not be checked or settled; the next pass
 	// tries again.
 	ActionErrored Action = "errored"
+
+	// actionDeferred ends the check of a run whose infrastructure status or
+	// heartbeats this pass does not read (the platform throttled the reads,
+	// or the heartbeat query failed): the next pass checks it. Such runs
+	// are counted in ReconcileResult.Deferred, not listed.
+	actionDeferred Action = "deferred"
 )
 
 // RunCheck reports one flow run a reconcile pass acted on.
@@ -130,9 +188,25 @@ type RunCheck struct {
 // ReconcileResult reports one reconcile pass. Runs that needed nothing are
 // counted in Checked but not listed.
 type ReconcileResult struct {
-	Pool    string
+	Pool string
+	// Checked counts the runs the pass listed: every PENDING and CANCELLING
+	// run of the pool and the RUNNING runs whose turn it was.
 	Checked int
 	Runs    []RunCheck
+	// Deferred counts the runs of Checked left for a later pass because
+	// their infrastructure status or heartbeats could not be read in this
+	// one: the platform throttled status reads (see Backoff), or the
+	// heartbeat query failed. Each such failure is logged once per pass,
+	// not once per run.
+	Deferred int
+	// Skipped counts the runs of Checked that were not (fully) checked
+	// because the pass's context ended (a shutdown): nothing is reported
+	// about them, and the next pass checks them.
+	Skipped int
+	// Backoff is how long, after this pass, the reconciler reads no
+	// infrastructure status because the platform throttled it; zero when
+	// it was not throttled.
+	Backoff time.Duration
 	// Swept counts the finished jobs' resources removed by a Sweeper backend.
 	Swept int
 }
@@ -166,59 +240,111 @@ func claimLifetime(d Config) time.Duration { return 2*d.RecordTimeout + d.Submit
 const heartbeatEvent = "prefect.flow-run.heartbeat"
 
 // reconcilePass holds what one reconcile pass shares between its runs: the
-// server's time when it began, and what rendering a run's job needs (read
-// only when a run's infrastructure must be looked for).
+// server's time when it began, the infrastructure statuses and heartbeats
+// read for all of its runs at once, and what rendering a run's job needs
+// (read only when a run's infrastructure must be looked for).
 type reconcilePass struct {
 	r    *Reconciler
 	pool string
 	now  time.Time
+
+	statuses *statusBook
+	beats    *heartbeatBook
 
 	once sync.Once
 	p    *pass
 	err  error
 }
 
-// RunOnce checks every PENDING, RUNNING and CANCELLING run of the pool once.
+// RunOnce makes one reconcile pass over the pool and returns what it did.
 // It returns an error only when the runs cannot be listed.
+//
+// A pass costs a bounded number of requests, however many runs the pool
+// has:
+//   - every PENDING and CANCELLING run of the pool is listed (one request
+//     per 200 runs; such runs are few and their deadlines short), and up to
+//     RunningPerPass RUNNING runs, taken in turn by start time from where
+//     the last pass of this reconciler over the pool stopped, so a pool with
+//     more RUNNING runs has each checked every few passes (the brief
+//     outage of a run's infrastructure is still noticed: an exit stays
+//     reported until the run is settled);
+//   - the infrastructure status of every listed run is read at once through
+//     a StatusReader backend (ECS: one DescribeTasks per 100 tasks of a
+//     cluster), else per run;
+//   - the last heartbeat of every listed RUNNING run comes from one count of
+//     heartbeat events by flow run;
+//   - only runs that need a decision cost requests of their own (a re-read
+//     before every write, a state history, the write, its log lines).
+//
+// So a pass over 1,000 RUNNING ECS runs and no others makes 4 Prefect
+// requests (1 + 2 pages + 1) and 4 DescribeTasks calls, and each run is
+// checked every third pass. When the platform throttles status reads, the
+// pass reads no more, leaves the runs it could not read for later and
+// backs off (ReconcileConfig.ThrottleBackoff). When ctx ends, the pass
+// stops starting checks and reports the runs it did not finish as Skipped.
 func (r *Reconciler) RunOnce(ctx context.Context, pool string) (ReconcileResult, error) {
 	res := ReconcileResult{Pool: pool}
-	runs, err := r.d.api.FilterFlowRuns(ctx, prefect.FlowRunFilter{WorkPools: []string{pool},
-		StateTypes: []prefect.StateType{prefect.StatePending, prefect.StateRunning, prefect.StateCancelling}})
+	runs, err := r.listRuns(ctx, pool)
 	if err != nil {
-		return res, fmt.Errorf("list the active flow runs of pool %q: %w", pool, err)
+		return res, err
 	}
-	rp := r.newPass(pool)
 	res.Checked = len(runs)
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, r.d.cfg.MaxConcurrentSubmissions)
-	)
-	for _, run := range runs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			c, acted := rp.check(ctx, run)
-			if acted {
-				mu.Lock()
-				res.Runs = append(res.Runs, c)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if sw, ok := r.d.backend.(Sweeper); ok {
+	rp := r.newPass(pool)
+	rp.statuses = r.readStatuses(ctx, pool, runs)
+	rp.beats = r.readHeartbeats(ctx, pool, rp.now, runs)
+	r.checkAll(ctx, rp, runs, &res)
+	r.settleThrottle(rp.statuses)
+	res.Backoff = r.throttleWait()
+	if sw, ok := r.d.backend.(Sweeper); ok && ctx.Err() == nil {
 		n, err := sw.Sweep(ctx)
 		res.Swept = n
 		if err != nil {
-			r.d.log.WarnContext(ctx, "could not remove the resources of finished jobs; will retry next pass", slog.String("work_pool", pool), slog.String("error", err.Error()))
+			r.log.WarnContext(ctx, "could not remove the resources of finished jobs; will retry next pass", slog.String("work_pool", pool), slog.String("error", err.Error()))
 		}
 	}
 	return res, nil
 }
 
+// checkAll checks the runs, MaxConcurrentSubmissions at a time, and adds
+// what it did to res. When ctx ends it starts no more checks; runs it did
+// not start or that failed because ctx ended are counted as Skipped.
+func (r *Reconciler) checkAll(ctx context.Context, rp *reconcilePass, runs []prefect.FlowRun, res *ReconcileResult) {
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, r.d.cfg.MaxConcurrentSubmissions)
+	)
+	tally := func(c RunCheck, acted bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case !acted:
+		case c.Action == actionDeferred:
+			res.Deferred++
+		case c.Action == ActionErrored && ctx.Err() != nil:
+			res.Skipped++
+		default:
+			res.Runs = append(res.Runs, c)
+		}
+	}
+	for i, run := range runs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			res.Skipped += len(runs) - i
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			tally(rp.check(ctx, run))
+		})
+	}
+	wg.Wait()
+}
+
 func (r *Reconciler) newPass(pool string) *reconcilePass {
-	return &reconcilePass{r: r, pool: pool, now: r.d.serverNow()}
+	return &reconcilePass{r: r, pool: pool, now: r.d.serverNow(), statuses: &statusBook{}, beats: &heartbeatBook{}}
 }
 
 // serverNow is the server's time as the dispatcher's clock (Config.Now)
@@ -226,600 +352,4 @@ func (r *Reconciler) newPass(pool string) *reconcilePass {
 // server's, so ages are measured on its clock.
 func (d *Dispatcher) serverNow() time.Time {
 	return d.api.ServerTime().Add(d.cfg.Now().Sub(time.Now()))
-}
-
-// check decides about one run; acted is false when nothing needed doing.
-func (rp *reconcilePass) check(ctx context.Context, run prefect.FlowRun) (RunCheck, bool) {
-	r := rp.r
-	log := r.d.log.With(slog.String("flow_run_id", run.ID), slog.String("work_pool", rp.pool))
-	rl := newRunLog(r.d.api, run.ID, log)
-	defer rl.flush(context.WithoutCancel(ctx))
-	if run.State == nil {
-		return RunCheck{}, false
-	}
-	if run.State.Type == prefect.StateCancelling {
-		return rp.cancel(ctx, run, rl, log)
-	}
-	pid := deref(run.InfrastructurePID)
-	if pid == "" {
-		return rp.unrecorded(ctx, run, Attempt{}, "", rl, log)
-	}
-	st, err := r.d.backend.Status(ctx, pid)
-	switch {
-	case errors.Is(err, ErrForeign):
-		log.DebugContext(ctx, "infrastructure not observable from here", slog.String("error", err.Error()))
-		return RunCheck{}, false
-	case err != nil:
-		if ctx.Err() == nil {
-			log.WarnContext(ctx, "could not read the infrastructure status; will retry next pass", slog.String("infrastructure_id", pid), slog.String("error", err.Error()))
-		}
-		return errored(run, err)
-	}
-	alive := st.State == StateRunning || st.State == StatePending
-	if fast, ok := attemptOfClaimState(run); ok && st.Attempt == fast.Key() {
-		return rp.judge(ctx, run, pid, st, rl, log)
-	}
-	if alive && (run.State.Type == prefect.StateRunning || st.Attempt == "") {
-		// Live infrastructure of a running run, or of unknown origin (not
-		// started by pushpool): judged as it is.
-		return rp.judge(ctx, run, pid, st, rl, log)
-	}
-	// The infrastructure is gone or belongs to another attempt than the
-	// claim: which attempt is the run on?
-	cur, ok, err := rp.currentAttempt(ctx, run)
-	if err != nil {
-		return errored(run, err)
-	}
-	switch {
-	case !ok, st.Attempt == cur.Key(), st.Attempt == "" && st.State == StateExited:
-		// Not claimed since it was scheduled (started by something else), the
-		// current attempt's own infrastructure, or an exit of unknown origin.
-		return rp.judge(ctx, run, pid, st, rl, log)
-	}
-	// pid is an earlier attempt's (the run was run again), or vanished
-	// without saying whose it was: look for the current attempt's.
-	return rp.unrecorded(ctx, run, cur, pid, rl, log)
-}
-
-// currentAttempt returns the attempt the run is on: its current state when
-// that is the claim, else the one its history shows (one request). ok is
-// false when the run was not claimed since it was last scheduled.
-func (rp *reconcilePass) currentAttempt(ctx context.Context, run prefect.FlowRun) (Attempt, bool, error) {
-	if a, ok := attemptOfClaimState(run); ok {
-		return a, true, nil
-	}
-	states, err := rp.r.d.api.ReadFlowRunStates(ctx, run.ID)
-	if err != nil {
-		return Attempt{}, false, fmt.Errorf("read the state history of flow run %s: %w", run.ID, err)
-	}
-	a, _, ok := currentAttempt(run.ID, states)
-	return a, ok, nil
-}
-
-// unrecorded handles a PENDING or RUNNING run that has no infrastructure of
-// its current attempt recorded: stale is the recorded id of an earlier
-// attempt (or of vanished infrastructure), empty when none is recorded. The
-// current attempt's infrastructure is looked for and recorded when found;
-// a PENDING run whose attempt started nothing within ClaimTimeout is
-// recovered (rescheduled up to MaxReschedules times in a row, then
-// crashed); a RUNNING one whose
-// infrastructure cannot be found and that sends no heartbeats is crashed.
-func (rp *reconcilePass) unrecorded(ctx context.Context, run prefect.FlowRun, cur Attempt, stale string, rl *runLog, log *slog.Logger) (RunCheck, bool) {
-	r := rp.r
-	age := stateAge(rp.now, *run.State)
-	switch run.State.Type {
-	case prefect.StatePending:
-		if age < r.cfg.ClaimTimeout {
-			return RunCheck{}, false // its dispatcher may still be starting it
-		}
-		return rp.recoverClaim(ctx, run, rl, log)
-	case prefect.StateRunning:
-		if age < r.cfg.ExitGrace {
-			return RunCheck{}, false // its dispatcher may still be recording it
-		}
-	default:
-		return RunCheck{}, false
-	}
-	if cur.IsZero() {
-		var ok bool
-		var err error
-		if cur, ok, err = rp.currentAttempt(ctx, run); err != nil {
-			return errored(run, err)
-		} else if !ok {
-			return RunCheck{}, false // running, but never claimed since it was scheduled: not pushpool's
-		}
-	}
-	if c, acted, done := rp.findAndRecord(ctx, run, cur, rl, log); done {
-		return c, acted
-	}
-	// Running without infrastructure pushpool can find: heartbeats decide.
-	if c, acted, alive := rp.heartbeat(ctx, run, "", rl, log); acted || alive {
-		return c, acted
-	}
-	msg := fmt.Sprintf("Flow run is RUNNING, but no infrastructure of its current attempt %s was recorded or can be found", cur.Key())
-	if stale != "" {
-		msg += fmt.Sprintf(" (the recorded infrastructure %s is an earlier attempt's, or gone)", stale)
-	}
-	msg += ", and it sends no heartbeats: its process is not running anywhere pushpool can see."
-	return rp.crash(ctx, run, rl, msg)
-}
-
-// find renders the run's job for attempt a and asks the backend for its
-// infrastructure.
-func (rp *reconcilePass) find(ctx context.Context, run prefect.FlowRun, a Attempt, log *slog.Logger) (string, bool, error) {
-	job, err := rp.job(ctx, run, a)
-	if err != nil {
-		// A job that cannot be rendered now could not be started then either
-		// (unless the template changed since): there is nothing to find.
-		log.WarnContext(ctx, "cannot render the run's job to look for its infrastructure; taking it that none started", slog.String("error", err.Error()))
-		return "", false, nil
-	}
-	id, found, err := rp.r.d.backend.Find(ctx, job)
-	if err != nil {
-		return "", false, fmt.Errorf("look for the infrastructure of attempt %s of flow run %s: %w", a.Key(), run.ID, err)
-	}
-	return id, found, nil
-}
-
-// job renders the run's job for attempt a as the dispatcher rendered it.
-func (rp *reconcilePass) job(ctx context.Context, run prefect.FlowRun, a Attempt) (Job, error) {
-	d := rp.r.d
-	rp.once.Do(func() {
-		wp, err := d.api.ReadWorkPool(ctx, rp.pool)
-		if err != nil {
-			rp.err = fmt.Errorf("read work pool %q: %w", rp.pool, err)
-			return
-		}
-		rp.p = newPass(d, wp)
-	})
-	if rp.err != nil {
-		return Job{}, rp.err
-	}
-	p := rp.p
-	var dep *prefect.Deployment
-	if run.DeploymentID != nil {
-		l := p.deployment(ctx, *run.DeploymentID)
-		switch {
-		case l.missing:
-			return Job{}, fmt.Errorf("deployment %s of flow run %s no longer exists", *run.DeploymentID, run.ID)
-		case l.err != nil:
-			return Job{}, fmt.Errorf("read deployment %s of flow run %s: %w", *run.DeploymentID, run.ID, l.err)
-		}
-		dep = &l.dep
-	}
-	flow, err := p.flow(ctx, run.FlowID)
-	if err != nil {
-		return Job{}, fmt.Errorf("read flow %s of flow run %s: %w", run.FlowID, run.ID, err)
-	}
-	job, err := p.render(ctx, run, flow, dep, nil)
-	if err != nil {
-		return Job{}, err
-	}
-	job.Attempt = a
-	return job, nil
-}
-
-// findAndRecord looks for attempt a's infrastructure and records it when
-// found. done is false when there is none, and the caller decides.
-func (rp *reconcilePass) findAndRecord(ctx context.Context, run prefect.FlowRun, a Attempt, rl *runLog, log *slog.Logger) (c RunCheck, acted, done bool) {
-	id, found, err := rp.find(ctx, run, a, log)
-	switch {
-	case err != nil:
-		c, acted = errored(run, err)
-		return c, acted, true
-	case found:
-		c, acted = rp.recordFound(ctx, run, id, rl, log)
-		return c, acted, true
-	}
-	return RunCheck{}, false, false
-}
-
-// recordFound records infrastructure of the run's current attempt that its
-// dispatcher did not record, then judges the run by it.
-func (rp *reconcilePass) recordFound(ctx context.Context, run prefect.FlowRun, id string, rl *runLog, log *slog.Logger) (RunCheck, bool) {
-	if err := rp.r.d.api.UpdateFlowRun(ctx, run.ID, prefect.FlowRunUpdate{InfrastructurePID: &id}); err != nil {
-		return errored(run, fmt.Errorf("record infrastructure %s on flow run %s: %w", id, run.ID, err))
-	}
-	msg := fmt.Sprintf("Infrastructure %s of the run's current attempt had not been recorded (its dispatcher stopped between start and record); pushpool found and recorded it.", id)
-	rl.add(prefect.LogInfo, msg)
-	return RunCheck{FlowRunID: run.ID, Action: ActionRecorded, Message: msg}, true
-}
-
-// recoverClaim recovers a PENDING run whose current attempt recorded no
-// infrastructure within ClaimTimeout: its dispatcher died between claim and
-// record. One dispatcher wins the recovery: it proposes a PENDING state
-// named after the judged one (Prefect aborts the same proposal from every
-// other dispatcher) and checks that its state replaced exactly the judged
-// one (a late proposal that replaced a newer state only renamed it, and
-// backs off). The winner looks for the attempt's infrastructure and records
-// it; when there is none, the run goes back to the schedule the first time
-// and is crashed the second, so nothing stays PENDING forever.
-func (rp *reconcilePass) recoverClaim(ctx context.Context, run prefect.FlowRun, rl *runLog, log *slog.Logger) (RunCheck, bool) {
-	r := rp.r
-	judged := *run.State
-	// Dispatchers that judge the same claim at once are spread out by a
-	// random wait, so the first one's lock is usually in place before the
-	// others propose theirs (and they are aborted); the run is re-read after it.
-	if err := sleepCtx(ctx, rand.N(recoveryJitter)); err != nil {
-		return RunCheck{}, false
-	}
-	if c, acted, ok := rp.unchanged(ctx, run); !ok {
-		return c, acted
-	}
-	// The transition id is this proposal's own (the client's default): one
-	// shared by all dispatchers would make Prefect answer the losers with the
-	// winner's state, which reads as their own success.
-	lock, err := r.d.api.SetFlowRunState(ctx, run.ID, prefect.StateCreate{Type: prefect.StatePending, Name: recoveryLockName(judged.Name),
-		Message: "pushpool is recovering this run's claim: no infrastructure was recorded for it within " + r.cfg.ClaimTimeout.String()}, false)
-	if err != nil {
-		return errored(run, fmt.Errorf("lock the recovery of flow run %s: %w", run.ID, err))
-	}
-	if lock.Status != prefect.Accept || lock.State == nil {
-		log.DebugContext(ctx, "another dispatcher recovers the run, or it moved on", slog.String("status", string(lock.Status)))
-		return RunCheck{}, false
-	}
-	states, err := r.d.api.ReadFlowRunStates(ctx, run.ID)
-	if err != nil {
-		// The lock is ours but cannot be checked; its age restarts the clock
-		// and the next recovery after ClaimTimeout decides.
-		return errored(run, fmt.Errorf("read the state history of flow run %s: %w", run.ID, err))
-	}
-	if !onlyStateAfter(states, judged.ID, lock.State.ID) {
-		log.InfoContext(ctx, "recovery lost: another dispatcher's lock or a newer state followed the judged one; nothing done")
-		rp.undoLateLock(ctx, run, states, *lock.State, log)
-		return RunCheck{}, false
-	}
-	cur, claim, ok := currentAttempt(run.ID, states)
-	claimedAt := stateTime(judged)
-	if ok {
-		claimedAt = stateTime(claim)
-		if c, acted, done := rp.findAndRecord(ctx, run, cur, rl, log); done {
-			return c, acted
-		}
-	}
-	lockState := *lock.State
-	if n := reschedulesReclaimed(states); n >= r.cfg.MaxReschedules {
-		msg := fmt.Sprintf("Flow run was claimed at %s but no infrastructure was started or recorded for it within %s, even after it was rescheduled %d times in a row: the dispatchers claiming it stop between claim and start (look at their logs: a run that makes its dispatcher crash, or dispatchers killed over and over).",
-			claimedAt.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout, n)
-		return rp.crashFrom(ctx, run, transitionID(lockState.ID, "crash"), rl, msg)
-	}
-	msg := fmt.Sprintf("Flow run was claimed at %s but no infrastructure was started or recorded for it within %s (its dispatcher stopped between claim and start); it is rescheduled for the next dispatch pass.",
-		claimedAt.UTC().Format(time.RFC3339), r.cfg.ClaimTimeout)
-	at := r.d.api.ServerTime().UTC()
-	return rp.propose(ctx, run, prefect.StateCreate{Type: prefect.StateScheduled, Name: stateRescheduled, Message: msg,
-		StateDetails: prefect.StateDetails{ScheduledTime: &at, TransitionID: transitionID(lockState.ID, "reschedule")}},
-		ActionRescheduled, prefect.LogWarning, msg, rl)
-}
-
-// undoLateLock puts back the state a recovery lock that came late covered,
-// when that was not a PENDING one: a PENDING lock proposal is accepted over
-// a Scheduled run (as a claim would be) and over a finished one (as a
-// re-run would be). Over a PENDING state the lock only renamed it, which
-// changes nothing: the attempt is the claim, not the current state.
-func (rp *reconcilePass) undoLateLock(ctx context.Context, run prefect.FlowRun, states []prefect.State, lock prefect.State, log *slog.Logger) {
-	states = sortedStates(states)
-	i := slices.IndexFunc(states, func(s prefect.State) bool { return s.ID == lock.ID })
-	if i <= 0 || states[i-1].Type == prefect.StatePending {
-		return
-	}
-	prev := states[i-1]
-	current, err := rp.r.d.api.ReadFlowRun(ctx, run.ID)
-	if err != nil || current.State == nil || current.State.ID != lock.ID {
-		return
-	}
-	restore := prefect.StateCreate{Type: prev.Type, Name: prev.Name, Data: prev.Data,
-		StateDetails: prefect.StateDetails{ScheduledTime: prev.StateDetails.ScheduledTime, TransitionID: transitionID(lock.ID, "undo")}}
-	restore.Message = "pushpool put this state back: a recovery that came late had covered it."
-	if prev.Message != nil {
-		restore.Message += " " + *prev.Message
-	}
-	if _, err := rp.r.d.api.SetFlowRunState(ctx, run.ID, restore, true); err != nil {
-		log.WarnContext(ctx, "could not put back the state a late recovery lock covered; the next recovery will", slog.String("state", string(prev.Type)), slog.String("error", err.Error()))
-		return
-	}
-	log.InfoContext(ctx, "a late recovery lock covered a newer state; it was put back", slog.String("state", string(prev.Type)))
-}
-
-// onlyStateAfter reports whether the state with id ours is the only one in
-// the history after the state with id judged. Orchestration alone is not a
-// lock on every database (on SQLite the server reads the current state
-// without a row lock, so two identical proposals can both be accepted), and
-// state timestamps are not commit order; so a lock stands only when no other
-// state followed the judged one. Of two racing locks, the one whose check
-// ran before the other committed wins; if both see each other, neither does
-// and the next recovery decides.
-func onlyStateAfter(states []prefect.State, judged, ours string) bool {
-	states = sortedStates(states)
-	j := slices.IndexFunc(states, func(s prefect.State) bool { return s.ID == judged })
-	if j < 0 {
-		return false
-	}
-	after := states[j+1:]
-	return len(after) == 1 && after[0].ID == ours
-}
-
-// judge decides about a PENDING or RUNNING run given what the infrastructure
-// of its current attempt reports.
-func (rp *reconcilePass) judge(ctx context.Context, run prefect.FlowRun, pid string, st Status, rl *runLog, log *slog.Logger) (RunCheck, bool) {
-	r := rp.r
-	now := rp.now
-	switch st.State {
-	case StateExited:
-		if st.ExitCode != 0 {
-			return rp.crash(ctx, run, rl, crashMessage(st.ExitCode, st.Reason))
-		}
-		since := st.ExitedAt
-		if since.IsZero() {
-			since = stateTime(*run.State)
-		}
-		if now.Sub(since) >= r.cfg.ExitGrace {
-			return rp.crash(ctx, run, rl, fmt.Sprintf("Flow run infrastructure %s exited with status code 0 at %s without reporting a final state for the run; the flow process probably died before it could (look at the infrastructure's own logs).",
-				pid, since.UTC().Format(time.RFC3339)))
-		}
-	case StateNotFound:
-		if now.Sub(stateTime(*run.State)) >= r.cfg.ExitGrace {
-			msg := fmt.Sprintf("Flow run infrastructure %s no longer exists and the run did not report a final state.", pid)
-			if st.Reason != "" {
-				msg += " " + st.Reason + "."
-			}
-			return rp.crash(ctx, run, rl, msg)
-		}
-	case StatePending:
-		if run.State.Type == prefect.StatePending {
-			return rp.startTimeout(ctx, run, pid, st, rl)
-		}
-	case StateRunning:
-		if run.State.Type == prefect.StateRunning {
-			c, acted, _ := rp.heartbeat(ctx, run, pid, rl, log)
-			return c, acted
-		}
-	}
-	return RunCheck{}, false
-}
-
-// startTimeout crashes a PENDING run whose infrastructure has not started
-// within the job's start timeout (task_start_timeout_seconds, as Prefect's
-// ECS and ACI workers; else Config.StartTimeout), with the platform's
-// reason, and stops that infrastructure.
-func (rp *reconcilePass) startTimeout(ctx context.Context, run prefect.FlowRun, pid string, st Status, rl *runLog) (RunCheck, bool) {
-	r := rp.r
-	limit := r.d.cfg.StartTimeout
-	if secs, err := strconv.Atoi(fmt.Sprint(run.Labels[labelStartTimeout])); err == nil && secs > 0 {
-		limit = time.Duration(secs) * time.Second
-	}
-	waited := stateAge(rp.now, *run.State)
-	if waited < limit {
-		return RunCheck{}, false
-	}
-	reason := st.Reason
-	if reason == "" {
-		reason = "the platform gives no reason"
-	}
-	msg := fmt.Sprintf("Flow run infrastructure %s did not start within %s (the job's start timeout; set the task_start_timeout_seconds job variable to wait longer): %s. It was stopped.", pid, limit, reason)
-	c, acted := rp.crash(ctx, run, rl, msg)
-	if c.Action == ActionCrashed {
-		if err := r.d.backend.Stop(context.WithoutCancel(ctx), pid); err != nil {
-			rl.add(prefect.LogWarning, fmt.Sprintf("Could not stop infrastructure %s of the crashed run: %v", pid, err))
-		}
-	}
-	return c, acted
-}
-
-// InfraEvent is a report about one flow run's infrastructure that the
-// platform pushed (an ECS task state change through EventBridge, a Cloud
-// Run execution event), so a function need not poll Backend.Status.
-type InfraEvent struct {
-	// FlowRunID is the run the infrastructure belongs to, as its tags or
-	// labels say.
-	FlowRunID string
-	// InfrastructureID is the infrastructure's id in the backend's
-	// infrastructure_pid format.
-	InfrastructureID string
-	// Status is what the event says the infrastructure is doing; its
-	// Attempt is the attempt key the infrastructure's tags carry, when they
-	// carry one.
-	Status Status
-}
-
-// Observe applies a pushed infrastructure event to its flow run with the same
-// rules RunOnce applies to a polled status. An event about infrastructure
-// of another attempt than the run's current one, about other infrastructure
-// than the recorded one when the event names no attempt, or about a run
-// that is not PENDING, RUNNING or CANCELLING, changes nothing. Infrastructure
-// of the current attempt that was not recorded (its dispatcher died after
-// starting it) is recorded first. acted is false when nothing needed doing.
-func (r *Reconciler) Observe(ctx context.Context, ev InfraEvent) (c RunCheck, acted bool, err error) {
-	if ev.FlowRunID == "" || ev.InfrastructureID == "" {
-		return RunCheck{}, false, fmt.Errorf("infrastructure event %+v names no flow run or no infrastructure: only infrastructure started by pushpool (tagged with its flow run id) can be observed", ev)
-	}
-	run, err := r.d.api.ReadFlowRun(ctx, ev.FlowRunID)
-	if prefect.IsNotFound(err) {
-		return RunCheck{}, false, nil // deleted: nothing to settle
-	}
-	if err != nil {
-		return RunCheck{}, false, fmt.Errorf("read flow run %s for an event of infrastructure %s: %w", ev.FlowRunID, ev.InfrastructureID, err)
-	}
-	if run.State == nil {
-		return RunCheck{}, false, nil
-	}
-	rp := r.newPass(deref(run.WorkPoolName))
-	log := r.d.log.With(slog.String("flow_run_id", run.ID), slog.String("infrastructure_id", ev.InfrastructureID))
-	rl := newRunLog(r.d.api, run.ID, log)
-	defer rl.flush(context.WithoutCancel(ctx))
-	recorded := deref(run.InfrastructurePID)
-	same := recorded == ev.InfrastructureID
-	if m, ok := r.d.backend.(InfrastructureMatcher); ok && recorded != "" && !same {
-		same = m.SameInfrastructure(recorded, ev.InfrastructureID)
-	}
-	switch {
-	case run.State.Type == prefect.StateCancelling:
-		if same || recorded == "" {
-			c, acted := rp.cancel(ctx, run, rl, log)
-			return c, acted, nil
-		}
-		return RunCheck{}, false, nil
-	case run.State.Type != prefect.StatePending && run.State.Type != prefect.StateRunning:
-		return RunCheck{}, false, nil
-	}
-	current := false
-	if ev.Status.Attempt != "" {
-		cur, ok, err := rp.currentAttempt(ctx, run)
-		if err != nil {
-			return RunCheck{}, false, err
-		}
-		if ok && cur.Key() != ev.Status.Attempt {
-			log.DebugContext(ctx, "event about an earlier attempt's infrastructure; ignored", slog.String("attempt", ev.Status.Attempt))
-			return RunCheck{}, false, nil
-		}
-		current = ok
-	}
-	switch {
-	case same:
-	case recorded == "" || current:
-		pid := ev.InfrastructureID
-		if err := r.d.api.UpdateFlowRun(ctx, run.ID, prefect.FlowRunUpdate{InfrastructurePID: &pid}); err != nil {
-			return RunCheck{}, false, fmt.Errorf("record infrastructure %s on flow run %s: %w", pid, run.ID, err)
-		}
-		rl.add(prefect.LogInfo, fmt.Sprintf("Infrastructure %s reported by the platform was recorded on the flow run (its dispatcher had not recorded it).", pid))
-	default:
-		log.DebugContext(ctx, "event about other infrastructure than the run's; ignored", slog.String("recorded", recorded))
-		return RunCheck{}, false, nil
-	}
-	c, acted = rp.judge(ctx, run, ev.InfrastructureID, ev.Status, rl, log)
-	return c, acted, nil
-}
-
-// heartbeat crashes a RUNNING run whose heartbeats stopped, and stops its
-// infrastructure pid (when known) so a frozen process cannot come back and
-// write states. alive reports that the run sent a heartbeat within the window.
-func (rp *reconcilePass) heartbeat(ctx context.Context, run prefect.FlowRun, pid string, rl *runLog, log *slog.Logger) (c RunCheck, acted, alive bool) {
-	r := rp.r
-	f := prefect.EventFilter{Names: []string{heartbeatEvent}, ResourceIDs: []string{"prefect.flow-run." + run.ID}, Descending: true}
-	if run.StartTime != nil {
-		since := run.StartTime.Add(-time.Minute)
-		f.Since = &since
-	}
-	events, err := r.d.api.ReadEvents(ctx, f, 1)
-	if err != nil {
-		if ctx.Err() == nil {
-			log.WarnContext(ctx, "could not read the run's heartbeats; will retry next pass", slog.String("error", err.Error()))
-		}
-		c, acted = errored(run, err)
-		return c, acted, false
-	}
-	if len(events) == 0 {
-		return RunCheck{}, false, false // never sent one: judged by its infrastructure only
-	}
-	last := events[0].Occurred
-	silent := rp.now.Sub(last)
-	if silent < r.cfg.HeartbeatWindow {
-		return RunCheck{}, false, true
-	}
-	msg := fmt.Sprintf("Flow run sent no heartbeat since %s (%s ago; the window is %s): its process is frozen or its infrastructure was lost.",
-		last.UTC().Format(time.RFC3339), silent.Round(time.Second), r.cfg.HeartbeatWindow)
-	if pid != "" {
-		msg += fmt.Sprintf(" Its infrastructure %s was stopped.", pid)
-	}
-	c, acted = rp.crash(ctx, run, rl, msg)
-	if c.Action == ActionCrashed && pid != "" {
-		if err := r.d.backend.Stop(context.WithoutCancel(ctx), pid); err != nil {
-			rl.add(prefect.LogWarning, fmt.Sprintf("Could not stop infrastructure %s of the crashed run: %v", pid, err))
-		}
-	}
-	return c, acted, false
-}
-
-// crash proposes CRASHED through orchestration, after re-reading the run so
-// that a state written meanwhile (the flow finishing) is never overwritten.
-func (rp *reconcilePass) crash(ctx context.Context, seen prefect.FlowRun, rl *runLog, msg string) (RunCheck, bool) {
-	if c, acted, ok := rp.unchanged(ctx, seen); !ok {
-		return c, acted
-	}
-	return rp.crashFrom(ctx, seen, "", rl, msg)
-}
-
-// crashFrom proposes CRASHED through orchestration: of dispatchers that
-// judged the same state, one is accepted and the others are aborted (a
-// final state cannot become Crashed). tid is the transition id when the
-// caller holds the run alone (a recovery's winner, a claim's owner), so that
-// its own retry is recognised; empty means a fresh one.
-func (rp *reconcilePass) crashFrom(ctx context.Context, run prefect.FlowRun, tid string, rl *runLog, msg string) (RunCheck, bool) {
-	state := prefect.StateCreate{Type: prefect.StateCrashed, Name: "Crashed", Message: msg, StateDetails: prefect.StateDetails{TransitionID: tid}}
-	return rp.propose(ctx, run, state, ActionCrashed, prefect.LogError, msg, rl)
-}
-
-// propose writes a decision through orchestration (never forced). Only an
-// accepted write is logged to the run and reported as act; a refused one
-// means the run moved on, or another dispatcher made the same decision.
-func (rp *reconcilePass) propose(ctx context.Context, run prefect.FlowRun, state prefect.StateCreate, act Action, level int, msg string, rl *runLog) (RunCheck, bool) {
-	res, err := rp.r.d.api.SetFlowRunState(ctx, run.ID, state, false)
-	if err != nil {
-		return errored(run, fmt.Errorf("set flow run %s %s: %w", run.ID, state.Name, err))
-	}
-	if res.Status != prefect.Accept {
-		return RunCheck{}, false
-	}
-	rl.add(level, msg)
-	return RunCheck{FlowRunID: run.ID, Action: act, Message: msg}, true
-}
-
-// unchanged re-reads the run before a write: ok is true only when its state
-// is still the one seen. Otherwise the check ends: with nothing done when the
-// run moved on (it finished meanwhile), or errored when it cannot be read.
-func (rp *reconcilePass) unchanged(ctx context.Context, seen prefect.FlowRun) (c RunCheck, acted, ok bool) {
-	now, err := rp.r.d.api.ReadFlowRun(ctx, seen.ID)
-	if err != nil {
-		c, acted = errored(seen, fmt.Errorf("re-read flow run %s: %w", seen.ID, err))
-		return c, acted, false
-	}
-	return RunCheck{}, false, now.State != nil && seen.State != nil && now.State.ID == seen.State.ID
-}
-
-// errored ends a check that failed; the next pass tries again.
-func errored(run prefect.FlowRun, err error) (RunCheck, bool) {
-	return RunCheck{FlowRunID: run.ID, Action: ActionErrored, Message: err.Error()}, true
-}
-
-// cancel settles a CANCELLING run: its infrastructure is stopped (after
-// CancelGrace for a run that started, which cancels itself) and the run is
-// set CANCELLED. Prefect's server leaves this to workers, and push pools
-// have none.
-func (rp *reconcilePass) cancel(ctx context.Context, run prefect.FlowRun, rl *runLog, log *slog.Logger) (RunCheck, bool) {
-	r := rp.r
-	var msg string
-	if pid := deref(run.InfrastructurePID); pid == "" {
-		msg = "Flow run was cancelled before any infrastructure was started for it."
-	} else {
-		st, err := r.d.backend.Status(ctx, pid)
-		switch {
-		case errors.Is(err, ErrForeign):
-			return RunCheck{}, false
-		case err != nil:
-			return errored(run, err)
-		case st.State == StateExited || st.State == StateNotFound:
-			msg = fmt.Sprintf("Flow run infrastructure %s had already stopped; the cancellation is complete.", pid)
-		default:
-			if run.StartTime != nil && stateAge(rp.now, *run.State) < r.cfg.CancelGrace {
-				return RunCheck{}, false // prefect flow-run execute cancels itself first
-			}
-			if err := r.d.backend.Stop(ctx, pid); err != nil {
-				log.WarnContext(ctx, "could not stop the infrastructure of a cancelling run; will retry next pass", slog.String("error", err.Error()))
-				return errored(run, fmt.Errorf("stop infrastructure %s: %w", pid, err))
-			}
-			msg = fmt.Sprintf("Flow run infrastructure %s was stopped by pushpool worker %q.", pid, r.d.cfg.WorkerName)
-		}
-	}
-	if c, acted, ok := rp.unchanged(ctx, run); !ok {
-		return c, acted
-	}
-	// As Prefect's worker: the Cancelling state becomes Cancelled, keeping its
-	// message (who cancelled and why). Through orchestration, with a
-	// transition id derived from the Cancelling state, so concurrent
-	// reconcilers write it once (the worker forces it).
-	state := prefect.StateCreate{Type: prefect.StateCancelled, Name: "Cancelled", Data: run.State.Data,
-		StateDetails: prefect.StateDetails{TransitionID: transitionID(run.State.ID, "cancel")}}
-	if run.State.Message != nil {
-		state.Message = *run.State.Message
-	}
-	return rp.propose(ctx, run, state, ActionCancelled, prefect.LogInfo, msg, rl)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
@@ -19,10 +20,21 @@ type ServeConfig struct {
 	PollInterval time.Duration
 	// OnPass, when set, is called with the result of every pass.
 	OnPass func(PassResult)
-	// Reconciler, when set, makes a reconcile pass after every dispatch
-	// pass, so the runs started are watched too.
+	// Reconciler, when set, makes reconcile passes too, so the runs started
+	// are watched. They run in a loop of their own, beside the dispatch
+	// passes, so a slow reconcile pass never delays claiming due runs, and
+	// through Reconciler.RunLeased, so that of all the dispatchers serving
+	// the pool one reconciles it per lease period.
 	Reconciler *Reconciler
-	// OnReconcile, when set, is called with the result of every reconcile pass.
+	// ReconcileInterval is the longest wait between two attempts of the
+	// reconcile loop: a reconcile pass when this dispatcher holds (or
+	// takes) the pool's reconcile lease, one read of the lease otherwise.
+	// The loop waits longer while the platform throttles status reads.
+	// Zero means DefaultReconcileInterval (15s).
+	ReconcileInterval time.Duration
+	// OnReconcile, when set, is called with the result of every reconcile
+	// pass this dispatcher made. It is called from the reconcile loop's
+	// goroutine, so possibly at the same time as OnPass.
 	OnReconcile func(ReconcileResult)
 }
 
@@ -33,15 +45,32 @@ const minWait = 50 * time.Millisecond
 // until the next run falls inside the lookahead window (see NextPass), or
 // PollInterval, whichever is sooner, so scheduled runs start on time without a tight poll.
 // A failing pass (Prefect unreachable, pool missing) is logged and retried
-// after PollInterval; Serve returns nil when ctx ends, after the last pass has
-// recorded every run it claimed.
+// after PollInterval. With a Reconciler, reconcile passes run meanwhile in a
+// loop of their own (see ServeConfig.Reconciler). Serve returns nil when ctx
+// ends, after the last pass has recorded every run it claimed and the
+// reconcile loop has stopped. A shutdown logs one line per loop: the
+// reconciler logs warnings about reads it cut off at debug level.
 func (d *Dispatcher) Serve(ctx context.Context, pool string, cfg ServeConfig) error {
-	if cfg.PollInterval < 0 {
-		return errors.New("serve config: PollInterval must not be negative")
+	if cfg.PollInterval < 0 || cfg.ReconcileInterval < 0 {
+		return errors.New("serve config: PollInterval and ReconcileInterval must not be negative")
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 10 * time.Second
 	}
+	if cfg.ReconcileInterval == 0 {
+		cfg.ReconcileInterval = DefaultReconcileInterval
+	}
+	var wg sync.WaitGroup
+	if r := cfg.Reconciler; r != nil {
+		wg.Go(func() { r.serve(ctx, pool, cfg.ReconcileInterval, cfg.OnReconcile) })
+	}
+	d.dispatchLoop(ctx, pool, cfg)
+	wg.Wait()
+	return nil
+}
+
+// dispatchLoop makes dispatch passes until ctx ends.
+func (d *Dispatcher) dispatchLoop(ctx context.Context, pool string, cfg ServeConfig) {
 	log := d.log.With(slog.String("work_pool", pool))
 	for ctx.Err() == nil {
 		res, err := d.RunOnce(ctx, pool)
@@ -52,16 +81,10 @@ func (d *Dispatcher) Serve(ctx context.Context, pool string, cfg ServeConfig) er
 			cfg.OnPass(res)
 		}
 		if ctx.Err() != nil {
-			break
-		}
-		if cfg.Reconciler != nil {
-			rres, err := cfg.Reconciler.RunOnce(ctx, pool)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.ErrorContext(ctx, "reconcile pass failed; retrying after the next dispatch pass", slog.String("error", err.Error()))
-			case err == nil && cfg.OnReconcile != nil:
-				cfg.OnReconcile(rres)
+			if n := res.Count(Skipped); n > 0 {
+				log.Info("dispatch pass ended by the shutdown; the runs it did not claim stay scheduled", slog.Int("skipped", n))
 			}
+			return
 		}
 		wait := cfg.PollInterval
 		switch {
@@ -77,15 +100,75 @@ func (d *Dispatcher) Serve(ctx context.Context, pool string, cfg ServeConfig) er
 		}
 		if wait > 0 {
 			log.DebugContext(ctx, "waiting for the next pass", slog.Duration("wait", wait))
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-			case <-t.C:
-			}
+			sleepCtx(ctx, wait) //nolint:errcheck // an ended ctx ends the loop
 		}
 	}
-	return nil
+}
+
+// serve makes reconcile passes over the pool until ctx ends: RunLeased, then
+// a wait of interval, shorter for the lease's holder and longer for the
+// others and while the platform throttles (nextLeased).
+func (r *Reconciler) serve(ctx context.Context, pool string, interval time.Duration, onResult func(ReconcileResult)) {
+	log := r.log.With(slog.String("work_pool", pool))
+	for ctx.Err() == nil {
+		res, ran, err := r.RunLeased(ctx, pool)
+		switch {
+		case ctx.Err() != nil:
+			if ran {
+				log.Info("reconcile pass ended by the shutdown; the runs it did not check are checked by the next", slog.Int("skipped", res.Skipped))
+			}
+		case err != nil:
+			log.ErrorContext(ctx, "reconcile pass failed; retrying after the reconcile interval", slog.String("error", err.Error()), slog.Duration("interval", interval))
+		}
+		if ran && err == nil && onResult != nil {
+			onResult(res)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wait := r.nextLeased(pool, interval)
+		log.DebugContext(ctx, "waiting for the next reconcile pass", slog.Duration("wait", wait), slog.Bool("ran", ran))
+		sleepCtx(ctx, wait) //nolint:errcheck // an ended ctx ends the loop
+	}
+}
+
+// quietOnShutdown returns a logger that logs warnings and errors made with
+// a context that has ended at debug level: they are what a shutdown cut off
+// (a read cancelled mid-flight), one per run, and the loop that ends says
+// so once.
+func quietOnShutdown(l *slog.Logger) *slog.Logger {
+	if _, ok := l.Handler().(shutdownHandler); ok {
+		return l
+	}
+	return slog.New(shutdownHandler{l.Handler()})
+}
+
+// shutdownHandler is the handler of quietOnShutdown.
+type shutdownHandler struct{ slog.Handler }
+
+// level is the level a record of level l made with ctx is logged at.
+func (shutdownHandler) level(ctx context.Context, l slog.Level) slog.Level {
+	if l >= slog.LevelWarn && ctx != nil && ctx.Err() != nil {
+		return slog.LevelDebug
+	}
+	return l
+}
+
+func (h shutdownHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.Handler.Enabled(ctx, h.level(ctx, l))
+}
+
+func (h shutdownHandler) Handle(ctx context.Context, rec slog.Record) error {
+	rec.Level = h.level(ctx, rec.Level)
+	return h.Handler.Handle(ctx, rec)
+}
+
+func (h shutdownHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return shutdownHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h shutdownHandler) WithGroup(name string) slog.Handler {
+	return shutdownHandler{h.Handler.WithGroup(name)}
 }
 
 // NextPass returns when the next pass should start so that the pool's next

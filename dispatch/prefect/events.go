@@ -2,9 +2,13 @@ package prefect
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"time"
 )
+
+// routeEventsCountBy counts events by day, time, event name or resource.
+const routeEventsCountBy route = "POST /events/count-by/{countable}"
 
 // Event is a Prefect event.
 type Event struct {
@@ -31,6 +35,10 @@ type EventFilter struct {
 }
 
 func (f EventFilter) body(limit int) map[string]any {
+	return map[string]any{"filter": f.filter(), "limit": limit}
+}
+
+func (f EventFilter) filter() map[string]any {
 	filter := map[string]any{}
 	occurred := map[string]any{}
 	if f.Since != nil {
@@ -53,7 +61,7 @@ func (f EventFilter) body(limit int) map[string]any {
 	} else {
 		filter["order"] = "ASC"
 	}
-	return map[string]any{"filter": filter, "limit": limit}
+	return filter
 }
 
 type eventPage struct {
@@ -106,4 +114,32 @@ func (c *Client) EmitEvents(ctx context.Context, events []Event) error {
 		}
 	}
 	return c.do(ctx, call{route: routeEventsEmit, body: events})
+}
+
+// EventCount is one group of events counted by CountEventsByResource.
+type EventCount struct {
+	// Value is what the events were grouped by: the resource id.
+	Value string `json:"value"`
+	// Label is the resource's name, else its id.
+	Label string `json:"label"`
+	// Count is how many events the group holds.
+	Count int `json:"count"`
+	// StartTime and EndTime are when the group's oldest and newest events
+	// occurred.
+	StartTime time.Time `json:"start_time"`
+	EndTime   time.Time `json:"end_time"`
+}
+
+// CountEventsByResource counts the events the filter selects per resource,
+// in one request however many resources match: each group's EndTime is the
+// newest event of its resource. Since and Until should be set (the server
+// looks back 180 days when Since is nil); the range may span up to 1,000
+// days. Descending is ignored.
+func (c *Client) CountEventsByResource(ctx context.Context, f EventFilter) ([]EventCount, error) {
+	body := map[string]any{"filter": f.filter(), "time_unit": "day", "time_interval": 1}
+	counts, err := post[[]EventCount](ctx, c, routeEventsCountBy, body, "resource")
+	if err != nil {
+		return nil, fmt.Errorf("count events by resource: %w", err)
+	}
+	return counts, nil
 }

@@ -223,6 +223,10 @@ type FlowRunFilter struct {
 	DeploymentIDs []string
 	WorkPools     []string
 	WorkQueues    []string
+	// StartedSince selects runs whose start time, or expected start time
+	// when they have not started, is at or after it (the server compares
+	// the coalesce of the two, as its START_TIME sorts order by it).
+	StartedSince *time.Time
 	// Sort is one of the server's FlowRunSort values; empty means ID_DESC,
 	// which keeps pages stable while runs change state.
 	Sort string
@@ -249,6 +253,9 @@ func (f FlowRunFilter) body(offset, limit int) map[string]any {
 	if len(f.WorkQueues) > 0 {
 		runs["work_queue_name"] = map[string]any{"any_": f.WorkQueues}
 	}
+	if f.StartedSince != nil {
+		runs["start_time"] = map[string]any{"after_": f.StartedSince.UTC()}
+	}
 	sort := f.Sort
 	if sort == "" {
 		sort = "ID_DESC"
@@ -266,6 +273,24 @@ func (c *Client) FilterFlowRuns(ctx context.Context, f FlowRunFilter) ([]FlowRun
 	runs, err := pageAll(func(offset, limit int) ([]FlowRun, error) {
 		return post[[]FlowRun](ctx, c, routeFlowRunFilter, f.body(offset, limit))
 	})
+	if err != nil {
+		return nil, fmt.Errorf("filter flow runs: %w", err)
+	}
+	return runs, nil
+}
+
+// MaxPageSize is the most rows a filter request returns: the server's
+// default PREFECT_SERVER_API_DEFAULT_LIMIT, which is also the largest limit
+// it accepts.
+const MaxPageSize = 200
+
+// FilterFlowRunsPage returns one page of the flow runs the filter selects:
+// up to limit runs (at most MaxPageSize) after skipping offset.
+func (c *Client) FilterFlowRunsPage(ctx context.Context, f FlowRunFilter, offset, limit int) ([]FlowRun, error) {
+	if limit <= 0 || limit > MaxPageSize {
+		return nil, fmt.Errorf("filter flow runs: limit %d is outside 1..%d", limit, MaxPageSize)
+	}
+	runs, err := post[[]FlowRun](ctx, c, routeFlowRunFilter, f.body(offset, limit))
 	if err != nil {
 		return nil, fmt.Errorf("filter flow runs: %w", err)
 	}
