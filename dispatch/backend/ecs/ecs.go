@@ -69,6 +69,11 @@ type Config struct {
 	// RevisionScan is how many of a family's newest ACTIVE revisions are
 	// inspected for a reusable one. Zero means 10.
 	RevisionScan int
+	// SubnetTTL is how long the subnets of a VPC, looked up for jobs without
+	// a network configuration, are reused before EC2 is asked again. A
+	// RunTask that ECS refuses for its subnets forgets them at once. Zero
+	// means 10 minutes; negative means no reuse.
+	SubnetTTL time.Duration
 	// Logger receives the backend's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -94,6 +99,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.RevisionScan == 0 {
 		c.RevisionScan = 10
+	}
+	if c.SubnetTTL == 0 {
+		c.SubnetTTL = 10 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -132,17 +140,24 @@ type ec2API interface {
 	DescribeSubnets(context.Context, *ec2.DescribeSubnetsInput, ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
 }
 
-// Backend runs flow runs as ECS tasks. It is safe for concurrent use; its
-// only state is a cache of task definition ARNs and per-family locks, so
-// several Backends (in several processes) may serve the same pools.
+// Backend runs flow runs as ECS tasks. It is safe for concurrent use. Its
+// state is what saves AWS calls — the task definition revisions it used,
+// task definitions it described, VPC subnets, the attempts it started —
+// and per-family registration locks; none of it is needed for
+// correctness, so several Backends (in several processes) may serve the
+// same pools.
 type Backend struct {
 	cfg Config
 	log *slog.Logger
+	now func() time.Time
 
-	mu       sync.Mutex
-	families map[string]chan struct{} // per-family registration locks
-	known    map[string]string        // family + content hash -> task definition ARN
-	regional map[string]ecsAPI        // the backend's own ECS clients by region
+	mu        sync.Mutex
+	families  map[string]chan struct{}        // per-family registration locks
+	known     map[revisionKey]string          // content of a family -> task definition ARN
+	described map[describedKey]map[string]any // task definition revision ARN -> its definition
+	subnets   map[subnetKey]subnetEntry       // VPC -> its subnets
+	attempts  map[attemptKey]*attemptMemory   // attempts this Backend started or tried
+	regional  map[string]ecsAPI               // the backend's own ECS clients by region
 }
 
 var _ dispatch.Backend = (*Backend)(nil)
@@ -163,7 +178,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	b := &Backend{
 		cfg: cfg, log: cfg.Logger.With(slog.String("backend", "ecs")),
-		families: map[string]chan struct{}{}, known: map[string]string{}, regional: map[string]ecsAPI{},
+		now:      time.Now,
+		families: map[string]chan struct{}{}, known: map[revisionKey]string{}, described: map[describedKey]map[string]any{},
+		subnets: map[subnetKey]subnetEntry{}, attempts: map[attemptKey]*attemptMemory{}, regional: map[string]ecsAPI{},
 	}
 	return b, nil
 }

@@ -3,6 +3,7 @@ package ecs
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -195,3 +196,128 @@ func TestClassify(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestStaleCacheErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		code, msg      string
+		subnets, tdefs bool
+	}{
+		{"InvalidParameterException", "Error retrieving subnet information for [subnet-1]: The subnet ID 'subnet-1' does not exist", true, false},
+		{"InvalidSubnetID.NotFound", "The subnet ID 'subnet-1' does not exist", true, false},
+		{"ClientException", "TaskDefinition is inactive", false, true},
+		{"ClientException", "Unable to describe task definition.", false, true},
+		{"InvalidParameterException", "TaskDefinition not found.", false, true},
+		{"InvalidParameterException", "Task definition does not support launch_type FARGATE.", false, false},
+		{"ClusterNotFoundException", "Cluster not found.", false, false},
+		{"AccessDeniedException", "not authorized to perform: ec2:DescribeSubnets", false, false},
+		{"ThrottlingException", "Rate exceeded", false, false},
+	} {
+		err := error(&smithy.GenericAPIError{Code: tc.code, Message: tc.msg})
+		if got := staleSubnets(err); got != tc.subnets {
+			t.Errorf("staleSubnets(%s: %s) = %v, want %v", tc.code, tc.msg, got, tc.subnets)
+		}
+		if got := staleTaskDefinition(err); got != tc.tdefs {
+			t.Errorf("staleTaskDefinition(%s: %s) = %v, want %v", tc.code, tc.msg, got, tc.tdefs)
+		}
+	}
+	if staleSubnets(errors.New("subnet")) || staleTaskDefinition(errors.New("task definition")) {
+		t.Error("an error without an AWS error code counts as stale")
+	}
+}
+
+func TestHasRevision(t *testing.T) {
+	t.Parallel()
+	for ref, want := range map[string]bool{
+		"arn:aws:ecs:us-east-1:123456789012:task-definition/flows:3": true,
+		"flows:12": true,
+		"arn:aws:ecs:us-east-1:123456789012:task-definition/flows": false,
+		"flows":   false,
+		"flows:":  false,
+		"flows:x": false,
+	} {
+		if got := hasRevision(ref); got != want {
+			t.Errorf("hasRevision(%q) = %v, want %v", ref, got, want)
+		}
+	}
+}
+
+func TestCredentialIdentity(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		block map[string]any
+		want  string
+	}{
+		{nil, ""},
+		{map[string]any{"region_name": "eu-west-1"}, ""},
+		{map[string]any{"aws_access_key_id": "AKIA1", "aws_secret_access_key": "s"}, "key:AKIA1"},
+		{map[string]any{"aws_access_key_id": "AKIA1"}, ""}, // no secret: the backend's own credentials
+		{map[string]any{"profile_name": "prod"}, "profile:prod"},
+		{map[string]any{"aws_access_key_id": "AKIA1", "aws_secret_access_key": "s", "profile_name": "prod"}, "key:AKIA1"},
+	} {
+		if got := credentialIdentity(tc.block); got != tc.want {
+			t.Errorf("credentialIdentity(%v) = %q, want %q", tc.block, got, tc.want)
+		}
+	}
+}
+
+// TestAttemptMemory: what a Backend remembers of the attempts it starts.
+func TestAttemptMemory(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	b := &Backend{attempts: map[attemptKey]*attemptMemory{}, now: func() time.Time { return now }}
+	k := attemptKey{region: "us-east-1", cluster: "c", token: "run-1-0123abcd"}
+
+	pid, wait, lookup, end := b.beginAttempt(k)
+	if pid != "" || wait != nil || lookup || end == nil {
+		t.Fatalf("first Start of an attempt: pid %q, wait %v, lookup %v; want to start it without a lookup", pid, wait, lookup)
+	}
+	if _, wait2, _, end2 := b.beginAttempt(k); wait2 == nil || end2 != nil {
+		t.Fatal("a concurrent Start of the attempt does not wait for the first")
+	} else {
+		end("", false) // failed before RunTask: nothing to remember
+		<-wait2
+	}
+	if len(b.attempts) != 0 {
+		t.Errorf("a Start that sent no RunTask left %d attempts remembered", len(b.attempts))
+	}
+
+	_, _, _, end = b.beginAttempt(k)
+	end("", true) // RunTask went unanswered
+	if _, _, lookup, end = b.beginAttempt(k); !lookup {
+		t.Error("a Start after an unanswered RunTask does not look the task up")
+	}
+	end("c::arn:aws:ecs:us-east-1:1:task/c/1", true)
+	if pid, _, _, end = b.beginAttempt(k); pid != "c::arn:aws:ecs:us-east-1:1:task/c/1" || end != nil {
+		t.Errorf("a Start of a started attempt: pid %q; want the remembered id and no start", pid)
+	}
+	other := k
+	other.cluster = "d"
+	if pid, _, _, end = b.beginAttempt(other); pid != "" || end == nil {
+		t.Error("the attempt's token in another cluster counts as started")
+	} else {
+		end("", false)
+	}
+
+	now = now.Add(attemptTTL)
+	if pid, _, _, end = b.beginAttempt(k); pid != "" || end == nil {
+		t.Errorf("an attempt started %s ago is still remembered", attemptTTL)
+	} else {
+		end("", false)
+	}
+
+	// At the bound, idle entries make room; a Start under way keeps its own.
+	_, _, _, busyEnd := b.beginAttempt(k)
+	for i := range maxAttempts + 10 {
+		k := attemptKey{token: fmt.Sprint("run-", i)}
+		_, _, _, end := b.beginAttempt(k)
+		end("pid", false)
+	}
+	if len(b.attempts) > maxAttempts {
+		t.Errorf("%d attempts remembered, want at most %d", len(b.attempts), maxAttempts)
+	}
+	if m := b.attempts[k]; m == nil || m.busy == nil {
+		t.Error("making room dropped the entry of a Start under way")
+	}
+	busyEnd("", false)
+}

@@ -76,7 +76,7 @@ func prepareRunTaskRequest(ctx context.Context, c *jobConfig, td map[string]any,
 		}
 		for _, s := range asList(c.network["subnets"]) {
 			if !slices.Contains(subnets, asString(s)) {
-				return nil, fmt.Errorf("subnets %v of network_configuration are not all in VPC %s; use subnets of that VPC or set vpc_id to theirs", asList(c.network["subnets"]), c.vpcID)
+				return nil, &subnetsOutsideVPC{subnets: asList(c.network["subnets"]), vpcID: c.vpcID}
 			}
 		}
 		req["networkConfiguration"] = map[string]any{"awsvpcConfiguration": deepCopy(c.network)}
@@ -187,6 +187,17 @@ func prepareRunTaskRequest(ctx context.Context, c *jobConfig, td map[string]any,
 		overrides["containerOverrides"] = kept
 	}
 	return req, nil
+}
+
+// subnetsOutsideVPC is the error of a network_configuration whose subnets
+// are not all in the VPC of vpc_id.
+type subnetsOutsideVPC struct {
+	subnets []any
+	vpcID   string
+}
+
+func (e *subnetsOutsideVPC) Error() string {
+	return fmt.Sprintf("subnets %v of network_configuration are not all in VPC %s; use subnets of that VPC or set vpc_id to theirs", e.subnets, e.vpcID)
 }
 
 // envList turns an env map into ECS's [{name, value}], sorted by name,

@@ -20,10 +20,12 @@ import (
 
 // TestBackend_Start_awsCalls counts the AWS calls of the start of a fresh
 // attempt, by a Backend that has started a run of the deployment before
-// (warm) and by a new one (cold, as a Lambda invocation): the revision is
-// reused, the default VPC's subnets are looked up for the awsvpc network
-// as the worker does, and RunTask alone makes the start idempotent — no
-// ListTasks.
+// (warm: RunTask alone, the revision and the default VPC's subnets
+// remembered) and by a new one (cold, as a Lambda invocation: the family's
+// latest revision is described and found by its content-hash tag, and the
+// subnets are looked up as the worker does), and of a repeated Start of an
+// attempt the Backend started (no call). No start looks its task up: the
+// clientToken makes RunTask idempotent.
 func TestBackend_Start_awsCalls(t *testing.T) {
 	t.Parallel()
 	cluster := createCluster(t)
@@ -33,21 +35,55 @@ func TestBackend_Start_awsCalls(t *testing.T) {
 	if _, err := warm.Start(t.Context(), newJob(t, vars)); err != nil { // registers the revision
 		t.Fatal(err)
 	}
+	repeated := newJob(t, vars)
 	for _, tc := range []struct {
 		name    string
 		backend *Backend
+		job     dispatch.Job
 		want    map[string]int
 	}{
-		{"warm", warm, map[string]int{"DescribeTaskDefinition": 1, "DescribeVpcs": 1, "DescribeSubnets": 1, "RunTask": 1}},
-		{"cold", newCountingBackend(t, counter), map[string]int{"ListTaskDefinitions": 1, "DescribeTaskDefinition": 1, "DescribeVpcs": 1, "DescribeSubnets": 1, "RunTask": 1}},
+		{"warm", warm, repeated, map[string]int{"RunTask": 1}},
+		{"cold", newCountingBackend(t, counter), newJob(t, vars), map[string]int{"DescribeTaskDefinition": 1, "DescribeVpcs": 1, "DescribeSubnets": 1, "RunTask": 1}},
+		{"repeated", warm, repeated, nil},
 	} {
 		counter.reset()
-		if _, err := tc.backend.Start(t.Context(), newJob(t, vars)); err != nil {
+		if _, err := tc.backend.Start(t.Context(), tc.job); err != nil {
 			t.Fatal(err)
 		}
 		if got := counter.counts(); !maps.Equal(got, tc.want) {
-			t.Errorf("%s: a fresh attempt's Start made the AWS calls %v, want %v", tc.name, got, tc.want)
+			t.Errorf("%s: Start made the AWS calls %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestBackend_Start_coldWithAnotherLatestRevision: when the family's latest
+// revision holds other content, a new Backend scans the family's newest
+// revisions for the content-hash tag, and registers nothing.
+func TestBackend_Start_coldWithAnotherLatestRevision(t *testing.T) {
+	t.Parallel()
+	cluster := createCluster(t)
+	vars := map[string]any{"cluster": cluster, "family": "latest-" + cluster}
+	counter := &countingClient{}
+	first, err := newCountingBackend(t, counter).Start(t.Context(), newJob(t, vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := maps.Clone(vars)
+	changed["image"] = "example.com/flows:2"
+	if _, err := newCountingBackend(t, counter).Start(t.Context(), newJob(t, changed)); err != nil {
+		t.Fatal(err)
+	}
+	counter.reset()
+	id, err := newCountingBackend(t, counter).Start(t.Context(), newJob(t, vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := taskDefinitionOf(t, id), taskDefinitionOf(t, first); got != want {
+		t.Errorf("the first content ran with %s, want its revision %s", got, want)
+	}
+	want := map[string]int{"DescribeTaskDefinition": 2, "ListTaskDefinitions": 1, "DescribeVpcs": 1, "DescribeSubnets": 1, "RunTask": 1}
+	if got := counter.counts(); !maps.Equal(got, want) {
+		t.Errorf("Start made the AWS calls %v, want %v", got, want)
 	}
 }
 
@@ -93,8 +129,11 @@ func TestBackend_Start_tagsTheAttempt(t *testing.T) {
 
 // TestBackend_Start_lostResponse: a RunTask that started the task but whose
 // response never arrived (a connection reset) is repeated with the same
-// clientToken — by the SDK's retry within one Start, or by the next Start
-// of the attempt — and the repeat gets the task the first call started.
+// clientToken by the SDK's retry within one Start, which gets the task the
+// first call started. The next Start of the attempt in this process first
+// looks for the attempt's running task (one ListTasks) and runs nothing
+// when it finds it; when the task is no longer running, the lookup misses
+// and the repeated RunTask's clientToken gets the task all the same.
 func TestBackend_Start_lostResponse(t *testing.T) {
 	t.Parallel()
 	cluster := createCluster(t)
@@ -102,9 +141,13 @@ func TestBackend_Start_lostResponse(t *testing.T) {
 		name        string
 		maxAttempts int
 		starts      int
+		stop        bool // stop the task between the Starts
+		runTasks    int
+		listTasks   int
 	}{
-		{"retried by the SDK", 3, 1},
-		{"repeated by the next Start", 1, 2},
+		{"retried by the SDK", 3, 1, false, 2, 0},
+		{"found by the next Start", 1, 2, false, 1, 1},
+		{"repeated by the next Start", 1, 2, true, 2, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			counter := &countingClient{lose: 1}
@@ -122,6 +165,9 @@ func TestBackend_Start_lostResponse(t *testing.T) {
 					if !errors.Is(err, dispatch.ErrRetryable) {
 						t.Fatalf("Start whose RunTask response was lost: %v, want a retryable error", err)
 					}
+					if tc.stop {
+						stopTasksOf(t, job)
+					}
 					continue
 				}
 				if err != nil {
@@ -131,11 +177,110 @@ func TestBackend_Start_lostResponse(t *testing.T) {
 			if arns := tasksOfFlowRun(t, job.FlowRunID); len(arns) != 1 || arns[0] != taskARN(t, id) {
 				t.Errorf("moto holds tasks %v for flow run %s, want only %s", arns, job.FlowRunID, taskARN(t, id))
 			}
-			if len(counter.runTasks) != 2 || string(counter.runTasks[0]) != string(counter.runTasks[1]) {
-				t.Errorf("RunTask was sent %d times, want twice with one body (the same clientToken)", len(counter.runTasks))
+			if len(counter.runTasks) != tc.runTasks || slices.ContainsFunc(counter.runTasks, func(body []byte) bool { return string(body) != string(counter.runTasks[0]) }) {
+				t.Errorf("RunTask was sent %d times, want %d times with one body (the same clientToken)", len(counter.runTasks), tc.runTasks)
+			}
+			if n := counter.counts()["ListTasks"]; n != tc.listTasks {
+				t.Errorf("%d ListTasks calls, want %d", n, tc.listTasks)
 			}
 		})
 	}
+}
+
+// stopTasksOf stops the tasks of the job's attempt in moto.
+func stopTasksOf(t *testing.T, job dispatch.Job) {
+	t.Helper()
+	arns, err := moto.TasksStartedBy(t.Context(), job.Attempt.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := 1
+	for _, arn := range arns {
+		if err := moto.SetTaskStopped(t.Context(), arn, localstack.MotoTaskStop{ExitCode: &code}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBackend_Start_concurrentInOneProcess: concurrent Starts of one attempt
+// in one Backend wait for the first: one RunTask, one task, one id.
+func TestBackend_Start_concurrentInOneProcess(t *testing.T) {
+	t.Parallel()
+	cluster := createCluster(t)
+	counter := &countingClient{}
+	b := newCountingBackend(t, counter)
+	job := newJob(t, map[string]any{"cluster": cluster})
+	ids := startConcurrently(t, job, b, b, b, b, b, b, b, b)
+	if arns := tasksOfFlowRun(t, job.FlowRunID); len(arns) != 1 || arns[0] != taskARN(t, ids[0]) {
+		t.Errorf("moto holds tasks %v for flow run %s, want only %s", arns, job.FlowRunID, ids[0])
+	}
+	if got := counter.counts(); got["RunTask"] != 1 || got["ListTasks"] != 0 || got["RegisterTaskDefinition"] > 1 {
+		t.Errorf("8 concurrent Starts of one attempt made the AWS calls %v, want one RunTask, no ListTasks and at most one registration", got)
+	}
+}
+
+// TestBackend_Start_concurrentInTwoProcesses: Backends that share no memory
+// (two dispatcher processes), warm or cold, start one attempt at the same
+// time and one after another: RunTask's clientToken makes it one task,
+// and every Start returns its id.
+func TestBackend_Start_concurrentInTwoProcesses(t *testing.T) {
+	t.Parallel()
+	cluster := createCluster(t)
+	vars := map[string]any{"cluster": cluster, "family": "two-" + cluster}
+	one, other := &countingClient{}, &countingClient{}
+	a, b := newCountingBackend(t, one), newCountingBackend(t, other)
+	for _, bk := range []*Backend{a, b} { // warm both
+		if _, err := bk.Start(t.Context(), newJob(t, vars)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		backends []*Backend
+	}{
+		{"warm", []*Backend{a, b, a, b, a, b}},
+		{"cold", []*Backend{newCountingBackend(t, one), newCountingBackend(t, other), newCountingBackend(t, one)}},
+	} {
+		one.reset()
+		other.reset()
+		job := newJob(t, vars)
+		ids := startConcurrently(t, job, tc.backends...)
+		if arns := tasksOfFlowRun(t, job.FlowRunID); len(arns) != 1 || arns[0] != taskARN(t, ids[0]) {
+			t.Errorf("%s: moto holds tasks %v for flow run %s, want only %s", tc.name, arns, job.FlowRunID, ids[0])
+		}
+		if n := one.counts()["ListTasks"] + other.counts()["ListTasks"]; n != 0 {
+			t.Errorf("%s: %d ListTasks calls, want none", tc.name, n)
+		}
+		// A later Start by a Backend that never tried the attempt.
+		if id, err := newCountingBackend(t, one).Start(t.Context(), job); err != nil || id != ids[0] {
+			t.Errorf("%s: a third process's Start = %q, %v; want %q", tc.name, id, err, ids[0])
+		}
+		if n := len(tasksOfFlowRun(t, job.FlowRunID)); n != 1 {
+			t.Errorf("%s: moto holds %d tasks for flow run %s after a third process's Start, want 1", tc.name, n, job.FlowRunID)
+		}
+	}
+}
+
+// startConcurrently starts job once on each backend at the same time and
+// returns the ids, failing the test unless all Starts return one id.
+func startConcurrently(t *testing.T, job dispatch.Job, backends ...*Backend) []string {
+	t.Helper()
+	ids := make([]string, len(backends))
+	errs := make([]error, len(backends))
+	var wg sync.WaitGroup
+	for i, bk := range backends {
+		wg.Go(func() { ids[i], errs[i] = bk.Start(t.Context(), job) })
+	}
+	wg.Wait()
+	for i := range backends {
+		if errs[i] != nil {
+			t.Fatalf("concurrent Start %d of attempt %s: %v", i, job.Attempt.Key(), errs[i])
+		}
+		if ids[i] != ids[0] {
+			t.Fatalf("concurrent Starts of one attempt returned %q and %q, want one id", ids[0], ids[i])
+		}
+	}
+	return ids
 }
 
 // TestBackend_Start_retriedRunTaskKeepsItsToken: a throttled or failed
