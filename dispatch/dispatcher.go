@@ -50,6 +50,14 @@ type Lookups interface {
 	ReadBlockDocumentByName(ctx context.Context, typeSlug, name string) (prefect.BlockDocument, error)
 }
 
+// DefaultLookahead is Prefect's worker prefetch (PREFECT_WORKER_PREFETCH_SECONDS)
+// default, which the pushpool command and the functions use when it is unset.
+const DefaultLookahead = 10 * time.Second
+
+// DefaultReadCacheTTL is the Config.ReadCacheTTL the pushpool command and
+// the functions use when PUSHPOOL_READ_CACHE_SECONDS is unset.
+const DefaultReadCacheTTL = 5 * time.Second
+
 // Config configures a Dispatcher. Defaults are filled in by New.
 type Config struct {
 	// WorkerName names this dispatcher in Prefect: its worker heartbeats and
@@ -60,7 +68,9 @@ type Config struct {
 	// means every queue, in priority order.
 	WorkQueues []string
 	// Lookahead claims runs due up to this long from now, so infrastructure
-	// can start before the due time (Prefect's worker prefetch). Zero means 10s.
+	// can start before the due time (Prefect's worker prefetch,
+	// PREFECT_WORKER_PREFETCH_SECONDS). Zero is zero: runs are claimed once
+	// due, never early. DefaultLookahead is Prefect's default.
 	Lookahead time.Duration
 	// MaxConcurrentSubmissions bounds the runs one pass handles at once. Zero means 16.
 	MaxConcurrentSubmissions int
@@ -97,6 +107,11 @@ type Config struct {
 	// back to the schedule, so every claimed run is recorded before the
 	// platform ends the invocation. Zero means 20s and 3s.
 	SubmitReserve, RecordReserve time.Duration
+	// ReadCacheTTL is how long the pool, deployments, flows, variables and
+	// blocks a pass read are reused by later passes: a change to one of them
+	// reaches runs claimed this much later at most. Within a pass each is
+	// read once, whatever this is. Zero reads them afresh every pass.
+	ReadCacheTTL time.Duration
 	// SettingsEnv is the dispatcher's own Prefect settings given to every job
 	// (PREFECT_API_URL, and PREFECT_API_KEY or PREFECT_API_AUTH_STRING when set),
 	// as a worker passes its explicitly set settings.
@@ -111,9 +126,6 @@ type Config struct {
 func (c *Config) fillDefaults() {
 	if c.WorkerName == "" {
 		c.WorkerName = "pushpool"
-	}
-	if c.Lookahead == 0 {
-		c.Lookahead = 10 * time.Second
 	}
 	if c.MaxConcurrentSubmissions == 0 {
 		c.MaxConcurrentSubmissions = 16
@@ -162,6 +174,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dispatch config: MaxConcurrentSubmissions is %d; it must be between 1 and 1024", c.MaxConcurrentSubmissions)
 	case c.MaxRunsPerPass < 0:
 		return errors.New("dispatch config: MaxRunsPerPass must not be negative")
+	case c.ReadCacheTTL < 0:
+		return errors.New("dispatch config: ReadCacheTTL must not be negative")
 	case c.HeartbeatInterval < 0 || c.RecordTimeout < 0 || c.SubmitReserve < 0 || c.RecordReserve < 0 ||
 		c.SubmitTimeout < 0 || c.StartTimeout < 0 || c.RequeueBackoff < 0:
 		return errors.New("dispatch config: HeartbeatInterval, RecordTimeout, SubmitTimeout, StartTimeout, RequeueBackoff, SubmitReserve and RecordReserve must not be negative")
@@ -177,6 +191,13 @@ type Dispatcher struct {
 	api     API
 	backend Backend
 	log     *slog.Logger
+	// reads reuses what passes read for Config.ReadCacheTTL.
+	reads *cachedReads
+	// beats remembers, per pool, when this dispatcher last sent a worker
+	// heartbeat, so that passes closer together than half the heartbeat
+	// interval do not each send one.
+	beatsMu sync.Mutex
+	beats   map[string]time.Time
 	// dieAfterClaim, set only by tests, makes a pass stop dead after a run's
 	// claim is confirmed, as a dispatcher killed between claim and submit.
 	dieAfterClaim func(flowRunID string) bool
@@ -194,7 +215,8 @@ func New(cfg Config, api API, backend Backend, logger *slog.Logger) (*Dispatcher
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{cfg: cfg, api: api, backend: backend, log: logger}, nil
+	return &Dispatcher{cfg: cfg, api: api, backend: backend, log: logger,
+		reads: newCachedReads(api, cfg.ReadCacheTTL, cfg.Now), beats: map[string]time.Time{}}, nil
 }
 
 // Outcome is what a pass did with one flow run.
@@ -301,6 +323,7 @@ poll:
 		if err != nil {
 			if ctx.Err() == nil {
 				res.Runs = l.wait()
+				p.end(ctx)
 				return res, fmt.Errorf("get scheduled flow runs of pool %q: %w", pool, err)
 			}
 			break
@@ -330,6 +353,7 @@ poll:
 	}
 	res.Runs = l.wait()
 	res.Polled = len(seen)
+	p.end(ctx)
 	return res, nil
 }
 
@@ -362,16 +386,15 @@ func (d *Dispatcher) startPass(ctx context.Context, pool string) (context.Contex
 	if bounded {
 		ctx, cancel = context.WithDeadline(ctx, hard.Add(-d.cfg.SubmitReserve-d.cfg.RecordReserve))
 	}
-	wp, err := d.api.ReadWorkPool(ctx, pool)
+	d.reads.sweep()
+	wp, err := d.reads.ReadWorkPool(ctx, pool)
 	if err != nil {
 		if prefect.IsNotFound(err) {
 			return ctx, nil, cancel, fmt.Errorf("work pool %q does not exist in Prefect at this API URL: create it (prefect work-pool create, or the prefect_work_pool Terraform resource) or fix the pool name: %w", pool, err)
 		}
 		return ctx, nil, cancel, fmt.Errorf("read work pool %q: %w", pool, err)
 	}
-	if err := d.api.WorkerHeartbeat(ctx, pool, d.cfg.WorkerName, d.cfg.HeartbeatInterval); err != nil {
-		d.log.WarnContext(ctx, "worker heartbeat failed", slog.String("work_pool", pool), slog.String("error", err.Error()))
-	}
+	d.heartbeat(ctx, pool)
 	if wp.IsPaused {
 		d.log.InfoContext(ctx, "work pool is paused; nothing dispatched", slog.String("work_pool", pool))
 		return ctx, nil, cancel, nil
@@ -381,6 +404,26 @@ func (d *Dispatcher) startPass(ctx context.Context, pool string) (context.Contex
 		p.deadline = hard
 	}
 	return ctx, p, cancel, nil
+}
+
+// heartbeat tells Prefect this dispatcher is serving the pool (the pool
+// shows READY and the worker online), at most once per half heartbeat
+// interval: Prefect marks a worker offline only after three missed.
+func (d *Dispatcher) heartbeat(ctx context.Context, pool string) {
+	now := d.cfg.Now()
+	d.beatsMu.Lock()
+	last, ok := d.beats[pool]
+	d.beatsMu.Unlock()
+	if ok && now.Sub(last) < d.cfg.HeartbeatInterval/2 && now.After(last) {
+		return
+	}
+	if err := d.api.WorkerHeartbeat(ctx, pool, d.cfg.WorkerName, d.cfg.HeartbeatInterval); err != nil {
+		d.log.WarnContext(ctx, "worker heartbeat failed", slog.String("work_pool", pool), slog.String("error", err.Error()))
+		return
+	}
+	d.beatsMu.Lock()
+	d.beats[pool] = now
+	d.beatsMu.Unlock()
 }
 
 // launcher runs the handling of runs, at most n at a time, and collects

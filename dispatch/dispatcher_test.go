@@ -123,6 +123,11 @@ func (e *env) dispatcherWith(stateDir string, cfg dispatch.Config) (*dispatch.Di
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(b.Wait)
+	if cfg.Lookahead == 0 {
+		// Prefect's default prefetch; TestDispatcher_RunOnce_zeroLookahead
+		// builds its dispatcher without this helper.
+		cfg.Lookahead = dispatch.DefaultLookahead
+	}
 	cfg.WorkerName = "pushpool-test"
 	cfg.SettingsEnv = map[string]string{"PREFECT_API_URL": srv.URL}
 	d, err := dispatch.New(cfg,
@@ -224,6 +229,41 @@ func TestDispatcher_RunOnce_submitsAndRecords(t *testing.T) {
 	// A second pass finds nothing to do.
 	if res, err := d.RunOnce(t.Context(), e.pool.Name); err != nil || len(res.Runs) != 0 {
 		t.Errorf("second pass = %+v, %v; want nothing", res, err)
+	}
+}
+
+// TestDispatcher_RunOnce_zeroLookahead: a Lookahead of zero claims a run
+// once it is due, never before (PREFECT_WORKER_PREFETCH_SECONDS=0).
+func TestDispatcher_RunOnce_zeroLookahead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	due := time.Now().Add(3 * time.Second).UTC()
+	run, err := e.api.CreateFlowRunFromDeployment(t.Context(), e.dep.ID, prefect.DeploymentFlowRunCreate{
+		IdempotencyKey: uuid.NewString(),
+		State:          &prefect.StateCreate{Type: prefect.StateScheduled, Name: "Scheduled", StateDetails: prefect.StateDetails{ScheduledTime: &due}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := process.New(process.Config{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Wait)
+	d, err := dispatch.New(dispatch.Config{WorkerName: "pushpool-test", SettingsEnv: map[string]string{"PREFECT_API_URL": srv.URL}}, e.api, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := d.RunOnce(t.Context(), e.pool.Name); err != nil || len(res.Runs) != 0 {
+		t.Fatalf("pass before the due time = %+v, %v; want nothing claimed", res, err)
+	}
+	time.Sleep(time.Until(due))
+	res, err := d.RunOnce(t.Context(), e.pool.Name)
+	if err != nil || res.Count(dispatch.Submitted) != 1 || res.Runs[0].FlowRunID != run.ID {
+		t.Fatalf("pass at the due time = %+v, %v; want the run submitted", res, err)
+	}
+	if claimed := res.Runs[0].SubmittedAt; claimed.Before(due) {
+		t.Errorf("run submitted at %s, before it was due at %s", claimed, due)
 	}
 }
 
@@ -636,5 +676,35 @@ func TestDispatcher_RunOnce_invocationDeadline(t *testing.T) {
 	// started just before the cut-off may be cut too, and is put back alike.
 	if recorded == 0 || requeued < 1 || untouched == 0 {
 		t.Errorf("recorded %d, requeued %d, untouched %d; want some recorded, the hanging one (at least) requeued, and claiming stopped before all %d", recorded, requeued, untouched, runs)
+	}
+}
+
+// TestDispatcher_RunOnce_requestsPerRun counts the Prefect requests of a
+// pass: three per run (claim, labels, infrastructure id), and a few per pass
+// (pool, heartbeat, poll, the deployment and flow once, batched logs); a
+// second pass within ReadCacheTTL reads neither the pool, nor the
+// deployment, nor the flow again, and sends no heartbeat.
+func TestDispatcher_RunOnce_requestsPerRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	api := &countingAPI{API: e.api}
+	d, err := dispatch.New(dispatch.Config{WorkerName: "pushpool-test", Lookahead: dispatch.DefaultLookahead, ReadCacheTTL: time.Hour,
+		SettingsEnv: map[string]string{"PREFECT_API_URL": srv.URL}}, api, noopBackend{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for _, perPass := range []int{7, 2} {
+		for range n {
+			e.run(e.dep)
+		}
+		api.n.Store(0)
+		res, err := d.RunOnce(t.Context(), e.pool.Name)
+		if err != nil || res.Count(dispatch.Submitted) != n {
+			t.Fatalf("pass = %+v, %v; want %d runs submitted", res, err, n)
+		}
+		if got, limit := api.n.Load(), int64(3*n+perPass); got > limit {
+			t.Errorf("a pass over %d runs made %d Prefect requests, want at most %d (3 a run, %d a pass)", n, got, limit, perPass)
+		}
 	}
 }

@@ -21,11 +21,14 @@ type pass struct {
 	pool prefect.WorkPool
 	// deadline is the invocation's hard deadline; zero when there is none.
 	deadline time.Time
+	// reads answers the pass's reads of deployments, flows, variables and
+	// blocks, each read at most once per pass.
+	reads *cachedReads
+	// logs writes the dispatch lines of the pass's runs in batches.
+	logs *logBatch
 
-	mu          sync.Mutex
-	deployments map[string]deploymentLookup
-	flows       map[string]prefect.Flow
-	triggers    map[string]*Trigger
+	mu       sync.Mutex
+	triggers map[string]*Trigger
 }
 
 // setTrigger attributes the dispatch of a run to an event.
@@ -42,7 +45,24 @@ func (p *pass) trigger(flowRunID string) *Trigger {
 }
 
 func newPass(d *Dispatcher, pool prefect.WorkPool) *pass {
-	return &pass{d: d, pool: pool, deployments: map[string]deploymentLookup{}, flows: map[string]prefect.Flow{}, triggers: map[string]*Trigger{}}
+	return &pass{d: d, pool: pool,
+		reads:    newCachedReads(d.reads, forever, d.cfg.Now),
+		logs:     &logBatch{api: d.api, log: d.log},
+		triggers: map[string]*Trigger{}}
+}
+
+// end writes what the pass's runs still have to say to their logs.
+func (p *pass) end(ctx context.Context) {
+	rctx, cancel := p.recordContext(ctx)
+	defer cancel()
+	p.logs.flush(rctx)
+}
+
+// runLog returns the log of one of the pass's runs.
+func (p *pass) runLog(flowRunID string, log *slog.Logger) *runLog {
+	rl := newRunLog(p.d.api, flowRunID, log)
+	rl.batch = p.logs
+	return rl
 }
 
 type deploymentLookup struct {
@@ -52,33 +72,18 @@ type deploymentLookup struct {
 }
 
 func (p *pass) deployment(ctx context.Context, id string) deploymentLookup {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if l, ok := p.deployments[id]; ok {
-		return l
+	dep, err := p.reads.ReadDeployment(ctx, id)
+	switch {
+	case prefect.IsNotFound(err):
+		return deploymentLookup{missing: true}
+	case err != nil:
+		return deploymentLookup{err: err}
 	}
-	dep, err := p.d.api.ReadDeployment(ctx, id)
-	l := deploymentLookup{dep: dep, err: err}
-	if prefect.IsNotFound(err) {
-		l = deploymentLookup{missing: true}
-	}
-	if l.err == nil {
-		p.deployments[id] = l
-	}
-	return l
+	return deploymentLookup{dep: dep}
 }
 
 func (p *pass) flow(ctx context.Context, id string) (prefect.Flow, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if f, ok := p.flows[id]; ok {
-		return f, nil
-	}
-	f, err := p.d.api.ReadFlow(ctx, id)
-	if err == nil {
-		p.flows[id] = f
-	}
-	return f, err
+	return p.reads.ReadFlow(ctx, id)
 }
 
 // handle takes one due run from claim to recorded submission.
@@ -86,7 +91,7 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 	d := p.d
 	res := RunResult{FlowRunID: run.ID, FlowRunName: run.Name, DueAt: run.DueTime()}
 	log := d.log.With(slog.String("flow_run_id", run.ID), slog.String("work_pool", p.pool.Name))
-	rl := newRunLog(d.api, run.ID, log)
+	rl := p.runLog(run.ID, log)
 	// Whatever happens below, the lines written for the run reach Prefect.
 	defer func() {
 		fctx, cancel := p.recordContext(ctx)
@@ -146,8 +151,15 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 	var infraID string
 	if renderErr == nil {
 		mergeStrings(job.Configuration, "env", map[string]string{EnvAttempt: attempt.Token()})
-		p.label(sctx, run, job, log)
+		// The labels are written while the job starts: neither waits for
+		// the other, and both are done before the run is recorded.
+		labelled := make(chan struct{})
+		go func() {
+			defer close(labelled)
+			p.label(sctx, run, job, log)
+		}()
 		infraID, err = d.backend.Start(sctx, job)
+		<-labelled
 	}
 	cut := sctx.Err() != nil
 	scancel()
@@ -242,6 +254,9 @@ func (p *pass) claim(ctx, rctx context.Context, run prefect.FlowRun, log *slog.L
 				return false, Errored, Attempt{}, fmt.Errorf("propose PENDING for flow run %s: the server accepted the claim but returned no state", run.ID)
 			}
 			attempt := Attempt{FlowRunID: run.ID, ClaimID: r.State.ID}
+			if fromScheduled(*r.State) {
+				return true, "", attempt, nil
+			}
 			ok, outcome, err := p.confirmClaim(rctx, run, proposal.StateDetails.TransitionID, log)
 			return ok, outcome, attempt, err
 		case prefect.Abort:
@@ -272,17 +287,27 @@ func (p *pass) claim(ctx, rctx context.Context, run prefect.FlowRun, log *slog.L
 	}
 }
 
-// confirmClaim decides whether an accepted PENDING really made the run ours.
-// Two things can make an ACCEPT wrong:
-//   - the run had left Scheduled since the poll (Prefect also accepts PENDING
-//     from COMPLETED, FAILED and CRASHED, which is how runs are re-run by hand);
-//   - another dispatcher's PENDING was accepted concurrently: on SQLite the
-//     server reads the current state without a row lock, so two proposals can
-//     both pass PreventPendingTransitions (seen in the racing-dispatchers test).
+// fromScheduled tells whether an accepted claim replaced a SCHEDULED state,
+// from the answer alone: the server copies the scheduled time of the state
+// it replaces onto a proposed PENDING that has none (Prefect's
+// CopyScheduledTime rule, which applies to SCHEDULED → PENDING only), and the
+// claim proposes none. Two claims cannot both replace the same Scheduled
+// state: set_state locks the run's row while it orchestrates (SELECT ... FOR
+// UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite), so the second one finds
+// PENDING and is aborted by PreventPendingTransitions. A claim that replaced
+// anything else needs the history: see confirmClaim.
+func fromScheduled(accepted prefect.State) bool {
+	return accepted.StateDetails.ScheduledTime != nil
+}
+
+// confirmClaim decides whether an accepted PENDING that did not replace a
+// Scheduled state (see fromScheduled) made the run ours: the run had left
+// Scheduled since the poll, and Prefect also accepts PENDING from COMPLETED,
+// FAILED and CRASHED (that is how runs are re-run by hand).
 //
 // The claim stands only if no other PENDING appears since the last Scheduled
-// state. Whichever of two racing claims committed last sees both, so at most
-// one dispatcher goes on; if both see each other, neither does and the run
+// state. Whichever of two claims committed last sees both, so at most one
+// dispatcher goes on; if both see each other, neither does and the run
 // waits for the reconciler's stuck-claim check. A stale claim over a terminal
 // state puts that state back.
 func (p *pass) confirmClaim(ctx context.Context, run prefect.FlowRun, transitionID string, log *slog.Logger) (bool, Outcome, error) {
@@ -397,7 +422,7 @@ func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flo
 			return Job{}, err
 		}
 	}
-	cfg, err := template.Render(ctx, in, resolver{api: p.d.api, secrets: secrets})
+	cfg, err := template.Render(ctx, in, resolver{api: p.reads, secrets: secrets})
 	if err != nil {
 		return Job{}, err
 	}

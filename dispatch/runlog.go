@@ -19,6 +19,9 @@ type runLog struct {
 	api       API
 	flowRunID string
 	log       *slog.Logger
+	// batch, when set, takes the lines at flush to be written with other
+	// runs' lines (see logBatch).
+	batch *logBatch
 
 	mu    sync.Mutex
 	lines []prefect.Log
@@ -42,6 +45,13 @@ func (l *runLog) flush(ctx context.Context) {
 	lines := l.lines
 	l.lines = nil
 	l.mu.Unlock()
+	if l.batch != nil {
+		l.batch.add(ctx, lines)
+		return
+	}
+	if len(lines) == 0 {
+		return
+	}
 	if err := l.api.CreateLogs(ctx, lines); err != nil {
 		l.log.WarnContext(ctx, "could not write dispatch log lines to the flow run", slog.Int("lines", len(lines)), slog.String("error", err.Error()))
 	}

@@ -157,6 +157,7 @@ func (d *Dispatcher) DispatchRuns(ctx context.Context, pool string, wakes []Wake
 		}
 	}
 	res.Runs = append(append(results, l.wait()...), early...)
+	p.end(ctx)
 	return res, nil
 }
 

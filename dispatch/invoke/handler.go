@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pushpool/pushpool/dispatch"
@@ -47,7 +48,7 @@ type Config struct {
 	// tick sends the rest to the queue in shards of this size. Zero means 20.
 	ShardSize int
 	// Lookahead is how far ahead of their due time runs may be claimed (the
-	// dispatchers' Lookahead). Zero means 10s.
+	// dispatchers' Lookahead). Zero is zero: runs are claimed once due.
 	Lookahead time.Duration
 	// WakeHorizon is how far ahead a tick looks for runs to wake on time:
 	// the tick interval (plus a margin). Zero means 90s.
@@ -86,9 +87,6 @@ func New(cfg Config, api API, connect Connect, logger *slog.Logger) (*Handler, e
 	if cfg.ShardSize == 0 {
 		cfg.ShardSize = 20
 	}
-	if cfg.Lookahead == 0 {
-		cfg.Lookahead = 10 * time.Second
-	}
 	if cfg.WakeHorizon == 0 {
 		cfg.WakeHorizon = 90 * time.Second
 	}
@@ -104,15 +102,24 @@ func New(cfg Config, api API, connect Connect, logger *slog.Logger) (*Handler, e
 	return &Handler{cfg: cfg, api: api, connect: connect, log: logger, engines: map[string]Engine{}}, nil
 }
 
+// engine returns the pool's engine, connecting it on first use. The lock is
+// not held while connecting (a network call): two first uses of one pool at
+// once both connect, and the first stored is kept.
 func (h *Handler) engine(ctx context.Context, pool string) (Engine, error) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if e, ok := h.engines[pool]; ok {
+	e, ok := h.engines[pool]
+	h.mu.Unlock()
+	if ok {
 		return e, nil
 	}
 	e, err := h.connect(ctx, pool)
 	if err != nil {
 		return Engine{}, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if first, ok := h.engines[pool]; ok {
+		return first, nil
 	}
 	h.engines[pool] = e
 	return e, nil
@@ -151,14 +158,20 @@ func (r TickResult) Err() error {
 // Tick serves every configured pool once: it dispatches up to ShardSize due
 // runs, sends the rest to the queue in shards, schedules a wake-up at the
 // due time of each run due before the next tick, and reconciles the pool.
-// One pool's failure does not stop the others.
+// Pools are served concurrently; one pool's failure does not stop the
+// others. The result lists them in configuration order.
 func (h *Handler) Tick(ctx context.Context) TickResult {
-	var res TickResult
-	for _, pool := range h.cfg.Pools {
-		res.Pools = append(res.Pools, h.tickPool(ctx, pool))
+	res := TickResult{Pools: make([]PoolTick, len(h.cfg.Pools))}
+	var wg sync.WaitGroup
+	for i, pool := range h.cfg.Pools {
+		wg.Go(func() { res.Pools[i] = h.tickPool(ctx, pool) })
 	}
+	wg.Wait()
 	return res
 }
+
+// maxConcurrentSends bounds the queue messages a tick sends at once.
+const maxConcurrentSends = 16
 
 func (h *Handler) tickPool(ctx context.Context, pool string) PoolTick {
 	out := PoolTick{Pool: pool}
@@ -220,16 +233,7 @@ func (h *Handler) fanOut(ctx context.Context, e Engine, pool string, out *PoolTi
 			out.Fanned += len(shard)
 		}
 	}
-	for _, r := range later {
-		if r.DueTime().Sub(now) > h.cfg.Queue.MaxDelay() {
-			continue // beyond what the queue can delay (or it cannot delay): a later tick takes it
-		}
-		if err := h.wakeAt(ctx, pool, r.ID, r.DueTime(), nil); err != nil {
-			log.WarnContext(ctx, "could not schedule a wake-up; the next tick will take the run", slog.String("flow_run_id", r.ID), slog.String("error", err.Error()))
-			continue
-		}
-		out.Woken++
-	}
+	out.Woken = h.wakeAll(ctx, pool, later, now, log)
 	// A full page may hide more due runs: a plain pass over the pool takes
 	// whatever the page did not show.
 	if len(scheduled) == 200 {
@@ -245,6 +249,34 @@ func (h *Handler) fanOut(ctx context.Context, e Engine, pool string, out *PoolTi
 	res, err := e.Dispatcher.DispatchRuns(ctx, pool, wakes)
 	out.Dispatch = res
 	return err
+}
+
+// wakeAll sends a wake-up at its due time for each run the queue can delay
+// that far, up to maxConcurrentSends at once, and returns how many were
+// sent. Runs beyond the queue's longest delay, and runs whose wake-up could
+// not be sent, are left to a later tick.
+func (h *Handler) wakeAll(ctx context.Context, pool string, runs []prefect.FlowRun, now time.Time, log *slog.Logger) int {
+	var (
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, maxConcurrentSends)
+		sent atomic.Int64
+	)
+	for _, r := range runs {
+		if r.DueTime().Sub(now) > h.cfg.Queue.MaxDelay() {
+			continue // beyond what the queue can delay (or it cannot delay): a later tick takes it
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := h.wakeAt(ctx, pool, r.ID, r.DueTime(), nil); err != nil {
+				log.WarnContext(ctx, "could not schedule a wake-up; the next tick will take the run", slog.String("flow_run_id", r.ID), slog.String("error", err.Error()))
+				return
+			}
+			sent.Add(1)
+		})
+	}
+	wg.Wait()
+	return int(sent.Load())
 }
 
 // wakeAt sends a wake-up for a run due at due, if the queue can delay that

@@ -106,6 +106,7 @@ type options struct {
 	workerName      string
 	queues          []string
 	prefetch        time.Duration
+	readCache       time.Duration
 	query           time.Duration
 	heartbeat       time.Duration
 	maxSubmissions  int
@@ -209,7 +210,8 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 		apiURL:          env.str(prefect.EnvAPIURL, ""),
 		pool:            env.str("PREFECT_DEFAULT_WORK_POOL_NAME", ""),
 		workerName:      env.str("PUSHPOOL_WORKER_NAME", "pushpool"),
-		prefetch:        env.seconds("PREFECT_WORKER_PREFETCH_SECONDS", 10*time.Second),
+		prefetch:        env.seconds("PREFECT_WORKER_PREFETCH_SECONDS", dispatch.DefaultLookahead),
+		readCache:       env.seconds("PUSHPOOL_READ_CACHE_SECONDS", dispatch.DefaultReadCacheTTL),
 		query:           env.seconds("PREFECT_WORKER_QUERY_SECONDS", 10*time.Second),
 		heartbeat:       env.seconds("PREFECT_WORKER_HEARTBEAT_SECONDS", 30*time.Second),
 		maxSubmissions:  env.integer("PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS", 16),
@@ -220,7 +222,7 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 		recordTimeout:   env.seconds("PUSHPOOL_RECORD_TIMEOUT_SECONDS", 0),
 		startTimeout:    env.seconds("PUSHPOOL_START_TIMEOUT_SECONDS", 0),
 		claimTimeout:    env.seconds("PUSHPOOL_CLAIM_TIMEOUT_SECONDS", 0),
-		maxRequeues:     env.integer("PUSHPOOL_MAX_REQUEUES", 0),
+		maxRequeues:     env.integer("PUSHPOOL_MAX_REQUEUES", 5),
 		logLevel:        env.str("PREFECT_LOGGING_LEVEL", "INFO"),
 		logFormat:       env.str("PUSHPOOL_LOG_FORMAT", "text"),
 		output:          "table",
@@ -242,7 +244,8 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 		fs.StringVar(&o.pool, "p", o.pool, "shorthand for --pool")
 		fs.Var(&queues, "work-queue", "only these queues of the pool (repeatable); default all, in priority order")
 		fs.Var(&queues, "q", "shorthand for --work-queue")
-		fs.Var(secondsFlag{&o.prefetch}, "prefetch-seconds", "claim runs due within this many seconds [PREFECT_WORKER_PREFETCH_SECONDS]")
+		fs.Var(secondsFlag{&o.prefetch}, "prefetch-seconds", "claim runs due within this many seconds; 0 claims them once due [PREFECT_WORKER_PREFETCH_SECONDS]")
+		fs.Var(secondsFlag{&o.readCache}, "read-cache-seconds", "reuse pool, deployment, flow, variable and block reads this long across passes; 0 reads them every pass [PUSHPOOL_READ_CACHE_SECONDS]")
 		fs.Var(secondsFlag{&o.heartbeat}, "heartbeat-seconds", "worker heartbeat interval announced to Prefect [PREFECT_WORKER_HEARTBEAT_SECONDS]")
 		fs.IntVar(&o.maxSubmissions, "max-concurrent-submissions", o.maxSubmissions, "runs submitted at once in one pass [PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS]")
 		fs.IntVar(&o.maxRunsPerPass, "max-runs-per-pass", o.maxRunsPerPass, "runs claimed by one pass, 0 for no bound [PUSHPOOL_MAX_RUNS_PER_PASS]")
@@ -251,7 +254,7 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 		fs.Var(secondsFlag{&o.recordTimeout}, "record-timeout-seconds", "longest a claim, and then recording its outcome, may take; 0 for 60 [PUSHPOOL_RECORD_TIMEOUT_SECONDS]")
 		fs.Var(secondsFlag{&o.startTimeout}, "start-timeout-seconds", "a run whose infrastructure is still pending after this long is crashed, unless its job sets task_start_timeout_seconds; 0 for 300 [PUSHPOOL_START_TIMEOUT_SECONDS]")
 		fs.Var(secondsFlag{&o.claimTimeout}, "claim-timeout-seconds", "a claim with no infrastructure recorded after this long is recovered (its dispatcher died); must exceed 2 record timeouts and a submit timeout; 0 for 300 [PUSHPOOL_CLAIM_TIMEOUT_SECONDS]")
-		fs.IntVar(&o.maxRequeues, "max-requeues", o.maxRequeues, "times in a row a run whose job cannot start yet (throttling, quota) goes back to the schedule before it is crashed; 0 for 5, -1 for never [PUSHPOOL_MAX_REQUEUES]")
+		fs.IntVar(&o.maxRequeues, "max-requeues", o.maxRequeues, "times in a row a run whose job cannot start yet (throttling, quota) goes back to the schedule before it is crashed; 0 crashes it at once [PUSHPOOL_MAX_REQUEUES]")
 		fs.StringVar(&o.processStateDir, "process-state-dir", o.processStateDir, "process pools: where run records, output and exit codes are kept [PUSHPOOL_PROCESS_STATE_DIR]")
 		if cmd == "serve" {
 			fs.Var(secondsFlag{&o.query}, "query-seconds", "longest wait between passes [PREFECT_WORKER_QUERY_SECONDS]")
@@ -349,13 +352,14 @@ func (a *app) dispatcher(backend dispatch.Backend) (*dispatch.Dispatcher, error)
 		WorkerName:               a.opts.workerName,
 		WorkQueues:               a.opts.queues,
 		Lookahead:                a.opts.prefetch,
+		ReadCacheTTL:             a.opts.readCache,
 		MaxConcurrentSubmissions: a.opts.maxSubmissions,
 		MaxRunsPerPass:           a.opts.maxRunsPerPass,
 		HeartbeatInterval:        a.opts.heartbeat,
 		SubmitTimeout:            a.opts.submitTimeout,
 		RecordTimeout:            a.opts.recordTimeout,
 		StartTimeout:             a.opts.startTimeout,
-		MaxRequeues:              a.opts.maxRequeues,
+		MaxRequeues:              requeues(a.opts.maxRequeues),
 		SettingsEnv:              a.settingsEnv(),
 		LookupEnv:                a.lookup,
 	}, a.api, backend, a.log)
@@ -582,4 +586,14 @@ func moduleVersion() string {
 func versionLine() string {
 	return fmt.Sprintf("pushpool %s (%s, %s/%s); jobs rendered as by Prefect %s workers",
 		moduleVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH, template.PrefectVersion)
+}
+
+// requeues maps the --max-requeues count, where 0 means none, to
+// dispatch.Config.MaxRequeues, where 0 means the default and a negative
+// value none.
+func requeues(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }

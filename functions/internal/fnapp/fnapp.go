@@ -28,6 +28,7 @@ const (
 	EnvWorkerName        = "PUSHPOOL_WORKER_NAME"
 	EnvShardSize         = "PUSHPOOL_SHARD_SIZE"
 	EnvLookahead         = "PREFECT_WORKER_PREFETCH_SECONDS"
+	EnvReadCache         = "PUSHPOOL_READ_CACHE_SECONDS"
 	EnvWakeHorizon       = "PUSHPOOL_WAKE_HORIZON_SECONDS"
 	EnvSubmitReserve     = "PUSHPOOL_SUBMIT_RESERVE_SECONDS"
 	EnvMaxSubmissions    = "PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS"
@@ -36,7 +37,7 @@ const (
 	EnvLogLevel          = "PREFECT_LOGGING_LEVEL"
 	defaultWorkerName    = "pushpool-function"
 	defaultShardSize     = 20
-	defaultLookahead     = 10 * time.Second
+	defaultLookahead     = dispatch.DefaultLookahead
 	defaultWakeHorizon   = 90 * time.Second
 	defaultSubmitReserve = 20 * time.Second
 )
@@ -48,6 +49,7 @@ type Settings struct {
 	WorkerName     string
 	ShardSize      int
 	Lookahead      time.Duration
+	ReadCache      time.Duration
 	WakeHorizon    time.Duration
 	SubmitReserve  time.Duration
 	MaxSubmissions int
@@ -100,6 +102,7 @@ func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
 		WorkerName:     get(EnvWorkerName),
 		ShardSize:      integer(EnvShardSize, defaultShardSize),
 		Lookahead:      seconds(EnvLookahead, defaultLookahead),
+		ReadCache:      seconds(EnvReadCache, dispatch.DefaultReadCacheTTL),
 		WakeHorizon:    seconds(EnvWakeHorizon, defaultWakeHorizon),
 		SubmitReserve:  seconds(EnvSubmitReserve, defaultSubmitReserve),
 		MaxSubmissions: integer(EnvMaxSubmissions, 16),
@@ -158,6 +161,7 @@ func Build(s Settings, queue invoke.Queue, webhookSecret []byte, logger *slog.Lo
 		d, err := dispatch.New(dispatch.Config{
 			WorkerName:               s.WorkerName,
 			Lookahead:                s.Lookahead,
+			ReadCacheTTL:             s.ReadCache,
 			MaxConcurrentSubmissions: s.MaxSubmissions,
 			SubmitReserve:            s.SubmitReserve,
 			SettingsEnv:              settingsEnv,
