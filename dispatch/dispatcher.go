@@ -278,6 +278,11 @@ type PassResult struct {
 	// Polled counts the distinct due runs seen.
 	Polled int
 	Runs   []RunResult
+	// upcoming, set by a pass that looked ahead (see passOptions), is the
+	// due time of the earliest Scheduled run it saw that was not yet due;
+	// upcomingKnown says whether the look-ahead saw every such run.
+	upcoming      time.Time
+	upcomingKnown bool
 }
 
 // Count returns how many runs of the pass had the outcome.
@@ -305,6 +310,16 @@ func countWhere[T any](items []T, match func(T) bool) int {
 // deadline, claiming stops SubmitReserve+RecordReserve before it and every
 // claimed run is recorded before it (see Config.SubmitReserve).
 func (d *Dispatcher) RunOnce(ctx context.Context, pool string) (PassResult, error) {
+	return d.runOnce(ctx, pool, 0)
+}
+
+// runOnce is RunOnce, polling also for runs due up to horizon after the
+// lookahead window: those are not taken, but the earliest of them is
+// reported (PassResult.upcoming), so Serve knows when to wake without
+// polling again. When that wider page is full it may hide due runs of
+// lower-priority queues (the server orders by queue priority, then due
+// time), so the pass polls again without the horizon and reports nothing.
+func (d *Dispatcher) runOnce(ctx context.Context, pool string, horizon time.Duration) (PassResult, error) {
 	res := PassResult{Pool: pool}
 	ctx, p, cancel, err := d.startPass(ctx, pool)
 	defer cancel()
@@ -314,9 +329,11 @@ func (d *Dispatcher) RunOnce(ctx context.Context, pool string) (PassResult, erro
 	l := newLauncher(ctx, d.cfg.MaxConcurrentSubmissions)
 	seen := map[string]bool{}
 	const pageSize = 200 // the most the server returns at once
+	res.upcomingKnown = horizon > 0
 poll:
 	for ctx.Err() == nil {
-		before := d.cfg.Now().Add(d.cfg.Lookahead)
+		window := d.cfg.Now().Add(d.cfg.Lookahead)
+		before := window.Add(horizon)
 		due, err := d.api.GetScheduledFlowRuns(ctx, pool, prefect.ScheduledRunsRequest{
 			WorkQueueNames: d.cfg.WorkQueues, ScheduledBefore: &before, Limit: pageSize,
 		})
@@ -333,6 +350,12 @@ poll:
 			if seen[sr.FlowRun.ID] {
 				continue
 			}
+			if at := sr.FlowRun.DueTime(); at.After(window) {
+				if res.upcoming.IsZero() || at.Before(res.upcoming) {
+					res.upcoming = at
+				}
+				continue
+			}
 			if d.cfg.MaxRunsPerPass > 0 && len(seen) >= d.cfg.MaxRunsPerPass {
 				break poll
 			}
@@ -342,9 +365,15 @@ poll:
 				break poll
 			}
 		}
+		full := len(due) == pageSize
+		if full && horizon > 0 {
+			horizon, res.upcomingKnown, res.upcoming = 0, false, time.Time{}
+			l.settle()
+			continue
+		}
 		// A full page may hide more due runs; runs already seen (claimed, or
 		// left Scheduled by a rejection) come back, so stop when none is new.
-		if len(due) < pageSize || fresh == 0 {
+		if !full || fresh == 0 {
 			break
 		}
 		// Let this page's claims land before asking again, so claimed runs

@@ -42,7 +42,8 @@ type ServeConfig struct {
 const minWait = 50 * time.Millisecond
 
 // Serve makes passes over the pool until ctx ends. After each pass it sleeps
-// until the next run falls inside the lookahead window (see NextPass), or
+// until the next run falls inside the lookahead window (each pass's poll
+// looks PollInterval beyond the window for it; see NextPass), or
 // PollInterval, whichever is sooner, so scheduled runs start on time without a tight poll.
 // A failing pass (Prefect unreachable, pool missing) is logged and retried
 // after PollInterval. With a Reconciler, reconcile passes run meanwhile in a
@@ -73,7 +74,7 @@ func (d *Dispatcher) Serve(ctx context.Context, pool string, cfg ServeConfig) er
 func (d *Dispatcher) dispatchLoop(ctx context.Context, pool string, cfg ServeConfig) {
 	log := d.log.With(slog.String("work_pool", pool))
 	for ctx.Err() == nil {
-		res, err := d.RunOnce(ctx, pool)
+		res, err := d.runOnce(ctx, pool, cfg.PollInterval)
 		if err != nil && ctx.Err() == nil {
 			log.ErrorContext(ctx, "dispatch pass failed; retrying after the poll interval", slog.String("error", err.Error()), slog.Duration("poll_interval", cfg.PollInterval))
 		}
@@ -91,6 +92,11 @@ func (d *Dispatcher) dispatchLoop(ctx context.Context, pool string, cfg ServeCon
 		case err != nil:
 		case d.cfg.MaxRunsPerPass > 0 && res.Polled >= d.cfg.MaxRunsPerPass:
 			wait = 0 // the pass was cut short; more runs are due now
+		case res.upcomingKnown:
+			// The pass looked ahead itself: no second poll.
+			if !res.upcoming.IsZero() {
+				wait = min(wait, max(res.upcoming.Add(-d.cfg.Lookahead).Sub(d.cfg.Now()), minWait))
+			}
 		default:
 			if at, ok, err := d.NextPass(ctx, pool, cfg.PollInterval, res); err != nil {
 				log.WarnContext(ctx, "could not look up the next due run; waiting the poll interval", slog.String("error", err.Error()))
