@@ -1,10 +1,12 @@
 package dispatch_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -154,4 +156,80 @@ func processTree(root int) []int {
 		tree = append(tree, children[tree[i]]...)
 	}
 	return tree
+}
+
+// runningEverywhere reports every infrastructure as running, in one batch.
+type runningEverywhere struct{ noopBackend }
+
+func (runningEverywhere) Statuses(_ context.Context, ids []string) (map[string]dispatch.Status, error) {
+	out := map[string]dispatch.Status{}
+	for _, id := range ids {
+		out[id] = dispatch.Status{State: dispatch.StateRunning}
+	}
+	return out, nil
+}
+
+// eventReads counts the event reads of the reconciler.
+type eventReads struct {
+	dispatch.API
+	counts, reads atomic.Int32
+}
+
+func (e *eventReads) CountEventsByResource(ctx context.Context, f prefect.EventFilter) ([]prefect.EventCount, error) {
+	e.counts.Add(1)
+	return e.API.CountEventsByResource(ctx, f)
+}
+
+func (e *eventReads) ReadEvents(ctx context.Context, f prefect.EventFilter, max int) ([]prefect.Event, error) {
+	e.reads.Add(1)
+	return e.API.ReadEvents(ctx, f, max)
+}
+
+// TestReconciler_heartbeatsOfAllRunsInOneQuery: the last heartbeats of every
+// RUNNING run of a pass come from one count of heartbeat events by flow run
+// on the real server: a run whose last heartbeat is older than the window
+// is crashed naming it, one with a fresh heartbeat and one that never sent
+// any are left alone.
+func TestReconciler_heartbeatsOfAllRunsInOneQuery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	fresh, stale, silent := e.runningRun("elsewhere:1"), e.runningRun("elsewhere:2"), e.runningRun("elsewhere:3")
+	now := time.Now().UTC()
+	beat := func(run prefect.FlowRun, at time.Time) prefect.Event {
+		return prefect.Event{Event: "prefect.flow-run.heartbeat", Occurred: at, Resource: map[string]string{"prefect.resource.id": "prefect.flow-run." + run.ID}}
+	}
+	if err := e.api.EmitEvents(t.Context(), []prefect.Event{beat(stale, now.Add(-55*time.Second)), beat(stale, now.Add(-50*time.Second)), beat(fresh, now)}); err != nil {
+		t.Fatal(err)
+	}
+	// The server stores events in the background.
+	for deadline := time.Now().Add(30 * time.Second); len(e.heartbeats(stale.ID)) < 2 || len(e.heartbeats(fresh.ID)) < 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the emitted heartbeats were not stored within 30s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	api := &eventReads{API: e.api}
+	d, err := dispatch.New(dispatch.Config{}, api, runningEverywhere{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.reconciler(d, dispatch.ReconcileConfig{HeartbeatWindow: 30 * time.Second}).RunOnce(t.Context(), e.pool.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, m := api.counts.Load(), api.reads.Load(); n != 1 || m != 0 {
+		t.Errorf("the pass made %d heartbeat counts and %d event reads; want one count", n, m)
+	}
+	if res.Checked != 3 || len(res.Runs) != 1 || res.Runs[0].FlowRunID != stale.ID || res.Runs[0].Action != dispatch.ActionCrashed {
+		t.Fatalf("pass = %+v; want the stale run crashed, the others left alone", res)
+	}
+	msg := stateMessage(e.read(stale.ID))
+	if want := "sent no heartbeat since " + now.Add(-50*time.Second).Format(time.RFC3339); !strings.Contains(msg, want) {
+		t.Errorf("Crashed message = %q; want it to contain %q", msg, want)
+	}
+	for _, run := range []prefect.FlowRun{fresh, silent} {
+		if got := e.read(run.ID); *got.StateType != prefect.StateRunning {
+			t.Errorf("run %s is %s, want RUNNING", run.ID, *got.StateType)
+		}
+	}
 }

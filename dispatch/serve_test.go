@@ -2,11 +2,16 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pushpool/pushpool/dispatch"
+	"github.com/pushpool/pushpool/dispatch/backend/process"
 	"github.com/pushpool/pushpool/dispatch/prefect"
 )
 
@@ -126,5 +131,215 @@ func TestDispatcher_NextPass(t *testing.T) {
 				t.Errorf("NextPass = %s, %v; want %s", at, ok, tt.want)
 			}
 		})
+	}
+}
+
+// stalledBackend is a process backend whose Status blocks until release is
+// closed or the call's context ends: a platform that answers slowly.
+type stalledBackend struct {
+	*process.Backend
+	release  chan struct{}
+	entered  chan struct{} // closed at the first Status call
+	enter    sync.Once
+	returned atomic.Bool // some Status call returned
+}
+
+func newStalledBackend(t *testing.T) *stalledBackend {
+	b, err := process.New(process.Config{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Wait)
+	return &stalledBackend{Backend: b, release: make(chan struct{}), entered: make(chan struct{})}
+}
+
+func (s *stalledBackend) Status(ctx context.Context, id string) (dispatch.Status, error) {
+	s.enter.Do(func() { close(s.entered) })
+	defer s.returned.Store(true)
+	select {
+	case <-s.release:
+		return dispatch.Status{State: dispatch.StateRunning}, nil
+	case <-ctx.Done():
+		return dispatch.Status{}, fmt.Errorf("status of %s: %w", id, context.Cause(ctx))
+	}
+}
+
+// runningRun creates a run that is RUNNING on infrastructure id pid.
+func (e *env) runningRun(pid string) prefect.FlowRun {
+	e.t.Helper()
+	run := e.run(e.dep)
+	for _, st := range []prefect.StateType{prefect.StatePending, prefect.StateRunning} {
+		if r, err := e.api.SetFlowRunState(e.t.Context(), run.ID, prefect.StateCreate{Type: st}, false); err != nil || r.Status != prefect.Accept {
+			e.t.Fatalf("set flow run %s %s: %+v, %v", run.ID, st, r, err)
+		}
+	}
+	if err := e.api.UpdateFlowRun(e.t.Context(), run.ID, prefect.FlowRunUpdate{InfrastructurePID: &pid}); err != nil {
+		e.t.Fatal(err)
+	}
+	return run
+}
+
+// serveDispatcher returns a dispatcher on backend logging to logger.
+func (e *env) serveDispatcher(backend dispatch.Backend, logger *slog.Logger) *dispatch.Dispatcher {
+	e.t.Helper()
+	d, err := dispatch.New(dispatch.Config{WorkerName: "pushpool-test", SettingsEnv: map[string]string{"PREFECT_API_URL": srv.URL}}, e.api, backend, logger)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d
+}
+
+// TestDispatcher_Serve_dispatchesWhileAReconcilePassIsSlow: a reconcile
+// pass stuck on a slow platform does not hold back dispatch passes: a run
+// created while it is stuck is submitted before it ends.
+func TestDispatcher_Serve_dispatchesWhileAReconcilePassIsSlow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	sb := newStalledBackend(t)
+	e.runningRun("elsewhere:1") // its Status stalls the reconcile pass
+	d := e.serveDispatcher(sb, nil)
+	rec := e.reconciler(d, dispatch.ReconcileConfig{})
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		events []string
+	)
+	note := func(s string) {
+		mu.Lock()
+		events = append(events, s)
+		mu.Unlock()
+	}
+	submitted := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Serve(ctx, e.pool.Name, dispatch.ServeConfig{PollInterval: 200 * time.Millisecond, Reconciler: rec, ReconcileInterval: 100 * time.Millisecond,
+			OnPass: func(res dispatch.PassResult) {
+				if res.Count(dispatch.Submitted) > 0 {
+					note("run submitted")
+					once.Do(func() { close(submitted) })
+				}
+			},
+			OnReconcile: func(dispatch.ReconcileResult) { note("reconcile pass ended") },
+		})
+	}()
+	select {
+	case <-sb.entered:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the reconcile pass never asked for a status")
+	}
+	run := e.run(e.dep)
+	select {
+	case <-submitted:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("run %s was not submitted while the reconcile pass was stuck", run.ID)
+	}
+	if sb.returned.Load() {
+		t.Error("the stalled Status returned before the run was submitted")
+	}
+	close(sb.release)
+	e.waitState(run.ID, prefect.StateCompleted)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(events)
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve returned %v, want nil", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) < 2 || events[0] != "run submitted" || events[1] != "reconcile pass ended" {
+		t.Errorf("events = %q; want the run submitted before the stuck reconcile pass ended", events)
+	}
+}
+
+// levelRecorder keeps every record's level and message.
+type levelRecorder struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (l *levelRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *levelRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.records = append(l.records, r)
+	l.mu.Unlock()
+	return nil
+}
+func (l *levelRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *levelRecorder) WithGroup(string) slog.Handler      { return l }
+
+// atLeast returns the messages of the records at level or above.
+func (l *levelRecorder) atLeast(level slog.Level) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.records {
+		if r.Level >= level {
+			out = append(out, r.Message)
+		}
+	}
+	return out
+}
+
+// TestDispatcher_Serve_shutdownMidReconcileLogsOneLine: a shutdown while a
+// reconcile pass waits on the platform for every run logs one line, not one
+// warning per run, and reports the runs as skipped, not errored.
+func TestDispatcher_Serve_shutdownMidReconcileLogsOneLine(t *testing.T) {
+	t.Parallel()
+	const runs = 20
+	e := newEnv(t, nil)
+	sb := newStalledBackend(t)
+	for i := range runs {
+		e.runningRun(fmt.Sprintf("elsewhere:%d", i+1))
+	}
+	logs := &levelRecorder{}
+	d := e.serveDispatcher(sb, slog.New(logs))
+	rec := e.reconciler(d, dispatch.ReconcileConfig{})
+
+	ctx, cancel := context.WithCancel(t.Context())
+	results := make(chan dispatch.ReconcileResult, 1)
+	passed := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Serve(ctx, e.pool.Name, dispatch.ServeConfig{PollInterval: time.Hour, Reconciler: rec,
+			OnPass:      func(dispatch.PassResult) { passed <- struct{}{} },
+			OnReconcile: func(r dispatch.ReconcileResult) { results <- r }})
+	}()
+	// The shutdown comes while the dispatch loop waits for its next pass and
+	// the reconcile pass waits on the platform.
+	for _, ch := range []<-chan struct{}{passed, sb.entered} {
+		select {
+		case <-ch:
+		case <-time.After(60 * time.Second):
+			t.Fatal("the first dispatch pass did not end, or the reconcile pass never asked for a status")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve returned %v, want nil", err)
+	}
+	if warn := logs.atLeast(slog.LevelWarn); len(warn) != 0 {
+		t.Errorf("the shutdown logged %d warnings or errors: %q", len(warn), warn)
+	}
+	if info := logs.atLeast(slog.LevelInfo); len(info) != 1 || !strings.Contains(info[0], "shutdown") {
+		t.Errorf("the shutdown logged %q; want one line saying so", info)
+	}
+	select {
+	case res := <-results:
+		if len(res.Runs) != 0 || res.Skipped != runs {
+			t.Errorf("the cut-off pass = %d runs reported %+v, %d skipped; want none reported and %d skipped", len(res.Runs), res.Runs, res.Skipped, runs)
+		}
+	default:
+		t.Error("the cut-off reconcile pass was not reported")
 	}
 }
