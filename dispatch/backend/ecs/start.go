@@ -276,7 +276,15 @@ func (b *Backend) target(ctx context.Context, job dispatch.Job) (target, error) 
 	if cluster == "" {
 		cluster = c.cluster
 	}
-	return target{c: c, awsCfg: awsCfg, api: b.ecsClient(awsCfg), cluster: cluster, identity: credentialIdentity(c.credentials)}, nil
+	t := target{c: c, awsCfg: awsCfg, cluster: cluster, identity: credentialIdentity(c.credentials)}
+	if t.identity == "" {
+		// The backend's own credentials: its client for the region is
+		// reused, not built anew for every start.
+		t.api = b.ownECS(awsCfg.Region)
+	} else {
+		t.api = b.ecsClient(awsCfg)
+	}
+	return t, nil
 }
 
 // credentialIdentity is target.identity for an aws_credentials block, as
