@@ -351,5 +351,5 @@ func (r *Reconciler) newPass(pool string) *reconcilePass {
 // would read it with the server's offset: state timestamps are the
 // server's, so ages are measured on its clock.
 func (d *Dispatcher) serverNow() time.Time {
-	return d.api.ServerTime().Add(d.cfg.Now().Sub(time.Now()))
+	return d.api.ServerTime().Add(time.Until(d.cfg.Now()))
 }
