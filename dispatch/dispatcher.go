@@ -215,6 +215,9 @@ func New(cfg Config, api API, backend Backend, logger *slog.Logger) (*Dispatcher
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// A shutdown cuts reads off mid-flight, one per run: those warnings go
+	// to debug, and the loop that ends says so once (see Serve).
+	logger = quietOnShutdown(logger)
 	return &Dispatcher{cfg: cfg, api: api, backend: backend, log: logger,
 		reads: newCachedReads(api, cfg.ReadCacheTTL, cfg.Now), beats: map[string]time.Time{}}, nil
 }

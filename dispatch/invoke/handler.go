@@ -186,7 +186,9 @@ func (h *Handler) tickPool(ctx context.Context, pool string) PoolTick {
 	} else {
 		out.Err = h.fanOut(ctx, e, pool, &out, log)
 	}
-	rres, err := e.Reconciler.RunOnce(ctx, pool)
+	// Of all the invocations and dispatchers serving the pool, the one
+	// holding its reconcile lease reconciles it (Reconciler.RunLeased).
+	rres, _, err := e.Reconciler.RunLeased(ctx, pool)
 	out.Reconcile = rres
 	if err != nil {
 		out.Err = errors.Join(out.Err, err)

@@ -108,6 +108,7 @@ type options struct {
 	prefetch        time.Duration
 	readCache       time.Duration
 	query           time.Duration
+	reconcileEvery  time.Duration
 	heartbeat       time.Duration
 	maxSubmissions  int
 	maxRunsPerPass  int
@@ -213,6 +214,7 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 		prefetch:        env.seconds("PREFECT_WORKER_PREFETCH_SECONDS", dispatch.DefaultLookahead),
 		readCache:       env.seconds("PUSHPOOL_READ_CACHE_SECONDS", dispatch.DefaultReadCacheTTL),
 		query:           env.seconds("PREFECT_WORKER_QUERY_SECONDS", 10*time.Second),
+		reconcileEvery:  env.seconds("PUSHPOOL_RECONCILE_SECONDS", dispatch.DefaultReconcileInterval),
 		heartbeat:       env.seconds("PREFECT_WORKER_HEARTBEAT_SECONDS", 30*time.Second),
 		maxSubmissions:  env.integer("PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS", 16),
 		maxRunsPerPass:  env.integer("PUSHPOOL_MAX_RUNS_PER_PASS", 0),
@@ -258,6 +260,7 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 		fs.StringVar(&o.processStateDir, "process-state-dir", o.processStateDir, "process pools: where run records, output and exit codes are kept [PUSHPOOL_PROCESS_STATE_DIR]")
 		if cmd == "serve" {
 			fs.Var(secondsFlag{&o.query}, "query-seconds", "longest wait between passes [PREFECT_WORKER_QUERY_SECONDS]")
+			fs.Var(secondsFlag{&o.reconcileEvery}, "reconcile-seconds", "wait between reconcile passes, which run beside dispatch passes [PUSHPOOL_RECONCILE_SECONDS]")
 		} else {
 			fs.BoolVar(&o.wait, "wait", false, "process pools: wait for the started processes to exit")
 			fs.StringVar(&o.output, "output", o.output, "summary format: table or json")
@@ -469,9 +472,10 @@ func (a *app) serve(ctx context.Context, hurry <-chan struct{}, stdout io.Writer
 		slog.Duration("prefetch", a.opts.prefetch), slog.Duration("poll_interval", a.opts.query))
 	total := map[dispatch.Outcome]int{}
 	err = d.Serve(ctx, a.opts.pool, dispatch.ServeConfig{
-		PollInterval: a.opts.query,
-		Reconciler:   rec,
-		OnReconcile:  a.logReconcile,
+		PollInterval:      a.opts.query,
+		ReconcileInterval: a.opts.reconcileEvery,
+		Reconciler:        rec,
+		OnReconcile:       a.logReconcile,
 		OnPass: func(res dispatch.PassResult) {
 			if len(res.Runs) == 0 {
 				return
