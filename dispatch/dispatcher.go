@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
+	"github.com/pushpool/pushpool/dispatch/template"
 )
 
 // API is the part of the Prefect API the dispatcher uses; *prefect.Client
@@ -193,6 +194,9 @@ type Dispatcher struct {
 	log     *slog.Logger
 	// reads reuses what passes read for Config.ReadCacheTTL.
 	reads *cachedReads
+	// schemas remembers the compiled variables schemas runs are validated
+	// against.
+	schemas template.Schemas
 	// beats remembers, per pool, when this dispatcher last sent a worker
 	// heartbeat, so that passes closer together than half the heartbeat
 	// interval do not each send one.

@@ -418,7 +418,7 @@ func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flo
 		depName = dep.Name
 	}
 	if schema, _ := p.pool.BaseJobTemplate["variables"].(map[string]any); schema != nil {
-		if err := template.ValidateFlowRun(schema, in.DeploymentJobVariables, run.JobVariables, p.pool.Name, depName); err != nil {
+		if err := p.d.schemas.ValidateFlowRun(schema, in.DeploymentJobVariables, run.JobVariables, p.pool.Name, depName); err != nil {
 			return Job{}, err
 		}
 	}

@@ -1,12 +1,14 @@
 package template
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -74,7 +76,7 @@ const (
 // validated as the reference, not as the block's data. The error is a
 // *ValidationError naming the variable, the pool and the deployment.
 func Validate(variablesSchema, jobVariables map[string]any, pool, deployment string) error {
-	return validate(variablesSchema, jobVariables, pool, deployment, false)
+	return validate(nil, variablesSchema, jobVariables, pool, deployment, false)
 }
 
 // ValidateDeployment checks a deployment's own job variables the way
@@ -86,17 +88,66 @@ func ValidateDeployment(variablesSchema, jobVariables map[string]any, pool, depl
 	if len(jobVariables) == 0 {
 		return nil
 	}
-	return validate(variablesSchema, jobVariables, pool, deployment, true)
+	return validate(nil, variablesSchema, jobVariables, pool, deployment, true)
 }
 
 // ValidateFlowRun validates what the server validates when a flow run of a
 // deployment is created: the deployment's job variables updated key by key
 // with the flow run's (no env merge), against the pool's variables schema.
 func ValidateFlowRun(variablesSchema, deploymentJobVariables, flowRunJobVariables map[string]any, pool, deployment string) error {
-	return validate(variablesSchema, union(deploymentJobVariables, flowRunJobVariables), pool, deployment, false)
+	return (*Schemas)(nil).ValidateFlowRun(variablesSchema, deploymentJobVariables, flowRunJobVariables, pool, deployment)
 }
 
-func validate(variablesSchema, jobVariables map[string]any, pool, deployment string, ignoreRequired bool) error {
+// Schemas remembers compiled variables schemas, so that validating many
+// runs of a pool compiles its schema once, not once per run (compiling
+// costs far more than validating). The zero value is ready to use; a nil
+// *Schemas compiles every time. It is safe for concurrent use.
+type Schemas struct {
+	mu       sync.Mutex
+	compiled map[string]*jsonschema.Schema
+}
+
+// maxSchemas bounds what a Schemas keeps: a dispatcher sees a few pools'
+// schemas, each in a few variants (with and without required variables).
+const maxSchemas = 64
+
+// ValidateFlowRun is the package's ValidateFlowRun with compiled schemas
+// remembered.
+func (c *Schemas) ValidateFlowRun(variablesSchema, deploymentJobVariables, flowRunJobVariables map[string]any, pool, deployment string) error {
+	return validate(c, variablesSchema, union(deploymentJobVariables, flowRunJobVariables), pool, deployment, false)
+}
+
+// compile returns the compiled schema, from memory when the same schema
+// (by content) was compiled before.
+func (c *Schemas) compile(schema map[string]any, assertFormats bool) (*jsonschema.Schema, error) {
+	if c == nil {
+		return compileSchema(schema, assertFormats)
+	}
+	data, err := json.Marshal(schema)
+	if err != nil {
+		return compileSchema(schema, assertFormats)
+	}
+	key := fmt.Sprintf("%t/%s", assertFormats, data)
+	c.mu.Lock()
+	sch, ok := c.compiled[key]
+	c.mu.Unlock()
+	if ok {
+		return sch, nil
+	}
+	sch, err = compileSchema(schema, assertFormats)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.compiled == nil || len(c.compiled) >= maxSchemas {
+		c.compiled = map[string]*jsonschema.Schema{}
+	}
+	c.compiled[key] = sch
+	return sch, nil
+}
+
+func validate(schemas *Schemas, variablesSchema, jobVariables map[string]any, pool, deployment string, ignoreRequired bool) error {
 	if len(variablesSchema) == 0 {
 		return nil
 	}
@@ -123,10 +174,10 @@ func validate(variablesSchema, jobVariables map[string]any, pool, deployment str
 	raw := deepCopyMap(variablesSchema)
 	delete(raw, "$schema") // Prefect always validates as Draft 2020-12
 	noRequired := removeNestedKeys(raw, "required").(map[string]any)
-	if _, err := compileSchema(raw, false); err != nil {
+	if _, err := schemas.compile(raw, false); err != nil {
 		return schemaFail(err)
 	}
-	defaultsSchema, err := compileSchema(noRequired, true)
+	defaultsSchema, err := schemas.compile(noRequired, true)
 	if err != nil {
 		return schemaFail(err)
 	}
@@ -183,7 +234,7 @@ func validate(variablesSchema, jobVariables map[string]any, pool, deployment str
 	if invalidDefaults || ignoreRequired {
 		processed = removeNestedKeys(processed, "required").(map[string]any)
 	}
-	sch, cerr := compileSchema(processed, false)
+	sch, cerr := schemas.compile(processed, false)
 	if cerr != nil {
 		return schemaFail(cerr)
 	}
