@@ -27,6 +27,7 @@ import (
 // AutomationResourceModel is the state of a prefect_automation, and of the
 // data source of the same name.
 type AutomationResourceModel struct {
+	cloudScope
 	ID               types.String            `tfsdk:"id"`
 	Created          types.String            `tfsdk:"created"`
 	Updated          types.String            `tfsdk:"updated"`

@@ -39,7 +39,7 @@ func (d *AutomationDataSource) Schema(ctx context.Context, _ datasource.SchemaRe
 	attrs["id"] = schema.StringAttribute{Required: true, MarkdownDescription: "Automation ID (UUID)."}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Reads an automation by ID: its trigger and actions, as `prefect_automation` manages them.",
-		Attributes:          attrs,
+		Attributes:          withDataCloudScope(attrs),
 	}
 }
 
@@ -61,7 +61,7 @@ func (d *AutomationDataSource) Read(ctx context.Context, req datasource.ReadRequ
 		addAPIError(&resp.Diagnostics, "read", fmt.Sprintf("automation %s", id), err)
 		return
 	}
-	var m AutomationDataSourceModel
+	m := AutomationDataSourceModel{cloudScope: cfg.cloudScope}
 	m.fromAPI(ctx, a, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

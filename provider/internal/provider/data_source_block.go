@@ -25,6 +25,7 @@ type BlockDataSource struct {
 
 // BlockDataSourceModel is a block as the data source reports it.
 type BlockDataSourceModel struct {
+	cloudScope
 	ID       types.String `tfsdk:"id"`
 	Created  types.String `tfsdk:"created"`
 	Updated  types.String `tfsdk:"updated"`
@@ -48,7 +49,7 @@ func (d *BlockDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Reads a block by `id`, or by `type_slug` and `name`. When `id` is set, `type_slug` and `name` are not used to look it up.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withDataCloudScope(map[string]schema.Attribute{
 			"id":        schema.StringAttribute{Optional: true, Computed: true, MarkdownDescription: "Block ID (UUID)."},
 			"name":      schema.StringAttribute{Optional: true, Computed: true, MarkdownDescription: "Name of the block; needs `type_slug`."},
 			"type_slug": schema.StringAttribute{Optional: true, Computed: true, MarkdownDescription: "Slug of the block's type, e.g. `secret`."},
@@ -60,7 +61,7 @@ func (d *BlockDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 				MarkdownDescription: "The block's fields as a JSON object, secrets revealed; read them with `jsondecode(...)`. " +
 					"A field that references another block holds that block's data, as flows see it when they load the block.",
 			},
-		},
+		}),
 	}
 }
 

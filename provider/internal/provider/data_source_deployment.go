@@ -59,7 +59,7 @@ func (d *DeploymentDataSource) Schema(_ context.Context, _ datasource.SchemaRequ
 	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Reads a deployment by `id`, or by `name` and `flow_name`.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withDataCloudScope(map[string]schema.Attribute{
 			"id":                       lookup("Deployment ID (UUID). Set it, or `name` and `flow_name`."),
 			"name":                     lookup("Name of the deployment; with `flow_name`."),
 			"flow_name":                lookup("Name of the deployment's flow; with `name`."),
@@ -84,7 +84,7 @@ func (d *DeploymentDataSource) Schema(_ context.Context, _ datasource.SchemaRequ
 			"concurrency_options": schema.SingleNestedAttribute{Computed: true, MarkdownDescription: "What happens to a run that finds the limit reached.",
 				Attributes: map[string]schema.Attribute{"collision_strategy": str("`ENQUEUE` or `CANCEL_NEW`.")}},
 			"storage_document_id": str("ID (UUID) of the block document holding the flow's code storage."),
-		},
+		}),
 	}
 }
 

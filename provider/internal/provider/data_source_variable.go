@@ -37,14 +37,14 @@ func (d *VariableDataSource) Metadata(_ context.Context, req datasource.Metadata
 func (d *VariableDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Reads a variable by ID or name; set exactly one.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withDataCloudScope(map[string]schema.Attribute{
 			"id":      schema.StringAttribute{Optional: true, Computed: true, MarkdownDescription: "Variable ID (UUID)."},
 			"name":    schema.StringAttribute{Optional: true, Computed: true, MarkdownDescription: "Name of the variable."},
 			"created": schema.StringAttribute{Computed: true, MarkdownDescription: "When the variable was created (RFC 3339)."},
 			"updated": schema.StringAttribute{Computed: true, MarkdownDescription: "When the variable was last changed (RFC 3339)."},
 			"value":   schema.DynamicAttribute{Computed: true, MarkdownDescription: "Value of the variable: any JSON value."},
 			"tags":    schema.ListAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "Tags of the variable."},
-		},
+		}),
 	}
 }
 

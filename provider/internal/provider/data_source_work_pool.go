@@ -18,8 +18,14 @@ type WorkPoolDataSource struct {
 	client *prefect.Client
 }
 
-// WorkPoolDataSourceModel is one work pool as the data sources report it.
+// WorkPoolDataSourceModel is the prefect_work_pool data source.
 type WorkPoolDataSourceModel struct {
+	cloudScope
+	WorkPoolDataModel
+}
+
+// WorkPoolDataModel is one work pool as the data sources report it.
+type WorkPoolDataModel struct {
 	ID               types.String `tfsdk:"id"`
 	Created          types.String `tfsdk:"created"`
 	Updated          types.String `tfsdk:"updated"`
@@ -46,7 +52,7 @@ func (d *WorkPoolDataSource) Schema(_ context.Context, _ datasource.SchemaReques
 	attrs["name"] = schema.StringAttribute{Required: true, MarkdownDescription: "Name of the work pool."}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Reads a work pool by name.",
-		Attributes:          attrs,
+		Attributes:          withDataCloudScope(attrs),
 	}
 }
 
@@ -67,15 +73,18 @@ func (d *WorkPoolDataSource) Read(ctx context.Context, req datasource.ReadReques
 		addAPIError(&resp.Diagnostics, "read", workPoolName(cfg.Name.ValueString()), err)
 		return
 	}
-	m := workPoolData(pool, &resp.Diagnostics)
+	m := WorkPoolDataSourceModel{cloudScope: cfg.cloudScope, WorkPoolDataModel: workPoolData(pool, &resp.Diagnostics)}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
 // workPoolData converts a pool for the data sources.
-func workPoolData(pool prefect.WorkPool, diags *diag.Diagnostics) WorkPoolDataSourceModel {
+func workPoolData(pool prefect.WorkPool, diags *diag.Diagnostics) WorkPoolDataModel {
 	var r WorkPoolResourceModel
 	r.fromAPI(pool, diags)
-	return WorkPoolDataSourceModel(r)
+	return WorkPoolDataModel{
+		ID: r.ID, Created: r.Created, Updated: r.Updated, Name: r.Name, Type: r.Type, Description: r.Description,
+		Paused: r.Paused, ConcurrencyLimit: r.ConcurrencyLimit, DefaultQueueID: r.DefaultQueueID, BaseJobTemplate: r.BaseJobTemplate,
+	}
 }
 
 // workPoolDataAttributes are the computed attributes of a work pool.

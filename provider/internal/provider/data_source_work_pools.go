@@ -19,8 +19,9 @@ type WorkPoolsDataSource struct {
 
 // WorkPoolsDataSourceModel is the data source's configuration and result.
 type WorkPoolsDataSourceModel struct {
-	FilterAny types.List                `tfsdk:"filter_any"`
-	WorkPools []WorkPoolDataSourceModel `tfsdk:"work_pools"`
+	cloudScope
+	FilterAny types.List          `tfsdk:"filter_any"`
+	WorkPools []WorkPoolDataModel `tfsdk:"work_pools"`
 }
 
 // NewWorkPoolsDataSource returns the prefect_work_pools data source.
@@ -35,7 +36,7 @@ func (d *WorkPoolsDataSource) Metadata(_ context.Context, req datasource.Metadat
 func (d *WorkPoolsDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Lists the server's work pools, sorted by name.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withDataCloudScope(map[string]schema.Attribute{
 			"filter_any": schema.ListAttribute{
 				ElementType:         types.StringType,
 				Optional:            true,
@@ -46,7 +47,7 @@ func (d *WorkPoolsDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 				MarkdownDescription: "The work pools.",
 				NestedObject:        schema.NestedAttributeObject{Attributes: workPoolDataAttributes()},
 			},
-		},
+		}),
 	}
 }
 
@@ -72,7 +73,7 @@ func (d *WorkPoolsDataSource) Read(ctx context.Context, req datasource.ReadReque
 	for _, id := range ids {
 		want[id] = true
 	}
-	cfg.WorkPools = []WorkPoolDataSourceModel{}
+	cfg.WorkPools = []WorkPoolDataModel{}
 	for _, p := range pools {
 		if len(ids) == 0 || want[p.ID] {
 			cfg.WorkPools = append(cfg.WorkPools, workPoolData(p, &resp.Diagnostics))

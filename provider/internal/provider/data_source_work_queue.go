@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
 )
@@ -16,8 +17,34 @@ type WorkQueueDataSource struct {
 	client *prefect.Client
 }
 
-// WorkQueueDataSourceModel is a work queue as the data source reports it.
-type WorkQueueDataSourceModel = WorkQueueResourceModel
+// WorkQueueDataSourceModel is the prefect_work_queue data source.
+type WorkQueueDataSourceModel struct {
+	cloudScope
+	WorkQueueDataModel
+}
+
+// WorkQueueDataModel is one work queue as the data sources report it.
+type WorkQueueDataModel struct {
+	ID               types.String `tfsdk:"id"`
+	Created          types.String `tfsdk:"created"`
+	Updated          types.String `tfsdk:"updated"`
+	Name             types.String `tfsdk:"name"`
+	WorkPoolName     types.String `tfsdk:"work_pool_name"`
+	Description      types.String `tfsdk:"description"`
+	IsPaused         types.Bool   `tfsdk:"is_paused"`
+	ConcurrencyLimit types.Int64  `tfsdk:"concurrency_limit"`
+	Priority         types.Int64  `tfsdk:"priority"`
+}
+
+// workQueueData converts a queue for the data sources.
+func workQueueData(q prefect.WorkQueue) WorkQueueDataModel {
+	var r WorkQueueResourceModel
+	r.fromAPI(q)
+	return WorkQueueDataModel{
+		ID: r.ID, Created: r.Created, Updated: r.Updated, Name: r.Name, WorkPoolName: r.WorkPoolName,
+		Description: r.Description, IsPaused: r.IsPaused, ConcurrencyLimit: r.ConcurrencyLimit, Priority: r.Priority,
+	}
+}
 
 // NewWorkQueueDataSource returns the prefect_work_queue data source.
 func NewWorkQueueDataSource() datasource.DataSource { return &WorkQueueDataSource{} }
@@ -34,7 +61,7 @@ func (d *WorkQueueDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Reads a work queue by pool and queue name.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withDataCloudScope(map[string]schema.Attribute{
 			"name":              schema.StringAttribute{Required: true, MarkdownDescription: "Name of the queue."},
 			"work_pool_name":    schema.StringAttribute{Required: true, MarkdownDescription: "Name of the queue's work pool."},
 			"id":                computed("Work queue ID (UUID)."),
@@ -44,7 +71,7 @@ func (d *WorkQueueDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 			"is_paused":         schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the queue is paused."},
 			"concurrency_limit": schema.Int64Attribute{Computed: true, MarkdownDescription: "Concurrency limit of the queue; null means none."},
 			"priority":          schema.Int64Attribute{Computed: true, MarkdownDescription: "Priority of the queue; 1 is served first."},
-		},
+		}),
 	}
 }
 
@@ -66,6 +93,6 @@ func (d *WorkQueueDataSource) Read(ctx context.Context, req datasource.ReadReque
 		addAPIError(&resp.Diagnostics, "read", workQueueName(pool, name), err)
 		return
 	}
-	m.fromAPI(q)
+	m.WorkQueueDataModel = workQueueData(q)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

@@ -21,9 +21,10 @@ type WorkQueuesDataSource struct {
 
 // WorkQueuesDataSourceModel is the data source's configuration and result.
 type WorkQueuesDataSourceModel struct {
-	WorkPoolName types.String               `tfsdk:"work_pool_name"`
-	FilterAny    types.List                 `tfsdk:"filter_any"`
-	WorkQueues   []WorkQueueDataSourceModel `tfsdk:"work_queues"`
+	cloudScope
+	WorkPoolName types.String         `tfsdk:"work_pool_name"`
+	FilterAny    types.List           `tfsdk:"filter_any"`
+	WorkQueues   []WorkQueueDataModel `tfsdk:"work_queues"`
 }
 
 // NewWorkQueuesDataSource returns the prefect_work_queues data source.
@@ -41,7 +42,7 @@ func (d *WorkQueuesDataSource) Schema(_ context.Context, _ datasource.SchemaRequ
 	}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Lists the queues of a work pool in the order the pool serves them: by priority, then name.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withDataCloudScope(map[string]schema.Attribute{
 			"work_pool_name": schema.StringAttribute{Required: true, MarkdownDescription: "Name of the work pool."},
 			"filter_any": schema.ListAttribute{
 				ElementType:         types.StringType,
@@ -63,7 +64,7 @@ func (d *WorkQueuesDataSource) Schema(_ context.Context, _ datasource.SchemaRequ
 					"priority":          schema.Int64Attribute{Computed: true, MarkdownDescription: "Priority of the queue; 1 is served first."},
 				}},
 			},
-		},
+		}),
 	}
 }
 
@@ -93,12 +94,10 @@ func (d *WorkQueuesDataSource) Read(ctx context.Context, req datasource.ReadRequ
 	for _, id := range ids {
 		want[id] = true
 	}
-	cfg.WorkQueues = []WorkQueueDataSourceModel{}
+	cfg.WorkQueues = []WorkQueueDataModel{}
 	for _, q := range queues {
 		if len(ids) == 0 || want[q.ID] {
-			var m WorkQueueDataSourceModel
-			m.fromAPI(q)
-			cfg.WorkQueues = append(cfg.WorkQueues, m)
+			cfg.WorkQueues = append(cfg.WorkQueues, workQueueData(q))
 		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &cfg)...)

@@ -32,7 +32,11 @@ var (
 	_ resource.ResourceWithImportState    = (*AutomationResource)(nil)
 	_ resource.ResourceWithModifyPlan     = (*AutomationResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*AutomationResource)(nil)
+	_ resource.ResourceWithUpgradeState   = (*AutomationResource)(nil)
 )
+
+// automationSchemaVersion is one above the prefecthq/prefect provider's (0).
+const automationSchemaVersion = 1
 
 // AutomationResource manages an automation (prefect_automation): a trigger
 // on events and the actions it runs. The model and its conversions are in
@@ -52,12 +56,13 @@ func (r *AutomationResource) Metadata(_ context.Context, req resource.MetadataRe
 // Schema describes the resource.
 func (r *AutomationResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
+		Version: automationSchemaVersion,
 		MarkdownDescription: "An automation: a trigger on Prefect events and the actions it runs, e.g. run a deployment " +
 			"when an event arrives, or mark a flow run crashed when its heartbeats stop. See " +
 			"[automations](https://docs.prefect.io/v3/automate/index). The schema is that of the prefecthq/prefect " +
 			"provider; the server's defaults (`within`, `threshold`, `source`, a notification's subject) are planned, " +
 			"so nothing shows as \"known after apply\" or as a diff after apply. Import with the automation's ID.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withCloudScope(map[string]schema.Attribute{
 			"id":      idAttribute("Automation ID (UUID)."),
 			"created": createdAttribute(),
 			"updated": updatedAttribute(),
@@ -88,7 +93,7 @@ func (r *AutomationResource) Schema(_ context.Context, _ resource.SchemaRequest,
 				"(for Proactive triggers, when the expected events fail to arrive). Defaults to none."),
 			"actions_on_resolve": automationActionsAttribute("The actions run when the trigger resolves " +
 				"(returns from the triggered state). Defaults to none."),
-		},
+		}),
 	}
 }
 
@@ -437,6 +442,13 @@ func (r *AutomationResource) ValidateConfig(ctx context.Context, req resource.Va
 			validateAutomationActions(actions, path.Root(name), &resp.Diagnostics)
 		}
 	}
+}
+
+// UpgradeState reads the state of the prefecthq/prefect provider (schema
+// version 0), whose attributes are those of this provider, and of earlier
+// releases of this provider.
+func (r *AutomationResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	return stateUpgrades(automationSchemaVersion, "prefect_automation", nil)
 }
 
 // ModifyPlan keeps the prior updated time in a plan that changes nothing else.

@@ -23,10 +23,14 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure   = (*BlockResource)(nil)
-	_ resource.ResourceWithImportState = (*BlockResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*BlockResource)(nil)
+	_ resource.ResourceWithConfigure    = (*BlockResource)(nil)
+	_ resource.ResourceWithImportState  = (*BlockResource)(nil)
+	_ resource.ResourceWithModifyPlan   = (*BlockResource)(nil)
+	_ resource.ResourceWithUpgradeState = (*BlockResource)(nil)
 )
+
+// blockSchemaVersion is one above the prefecthq/prefect provider's (0).
+const blockSchemaVersion = 1
 
 // blockNamePattern is the server's rule for block document names.
 var blockNamePattern = regexp.MustCompile(`^[a-z0-9-]+$`)
@@ -39,6 +43,7 @@ type BlockResource struct {
 // BlockResourceModel is the state of a prefect_block. DataWO is write-only:
 // it is read from the configuration and always null in plan and state.
 type BlockResourceModel struct {
+	cloudScope
 	ID            types.String `tfsdk:"id"`
 	Created       types.String `tfsdk:"created"`
 	Updated       types.String `tfsdk:"updated"`
@@ -64,13 +69,14 @@ func (r *BlockResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 		"`{ \"$ref\" = { block_document_id = prefect_block.other.id } }`; the server answers with that block's data filled in, " +
 		"and the provider still compares the reference, not the filled-in data. "
 	resp.Schema = schema.Schema{
+		Version: blockSchemaVersion,
 		MarkdownDescription: "A block: named, typed configuration or secrets that flows load (`Secret.load(\"name\")`) and job templates " +
 			"reference (`{{ prefect.blocks.secret.name }}`). The block type's newest schema is looked up from `type_slug`; " +
 			"Prefect's built-in types are installed on the server first when it does not know the slug yet.\n\n" +
 			"Changes made outside Terraform to `data` show as drift and are undone by the next apply. A block written with " +
 			"the write-only `data_wo` keeps no data in state, so its drift is not detected: change `data_wo_version` to write `data_wo` again.\n\n" +
 			"Import with the block's ID or `<type_slug>/<name>`.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withCloudScope(map[string]schema.Attribute{
 			"id":      idAttribute("Block ID (UUID)."),
 			"created": createdAttribute(),
 			"updated": updatedAttribute(),
@@ -112,7 +118,7 @@ func (r *BlockResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 					"so change this number (e.g. increment it) to write the current `data_wo` to the server.",
 				Validators: []validator.Int64{int64validator.AlsoRequires(path.MatchRoot("data_wo"))},
 			},
-		},
+		}),
 	}
 }
 
@@ -255,6 +261,12 @@ func (r *BlockResource) ImportState(ctx context.Context, req resource.ImportStat
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), doc.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("data"), data)...)
+}
+
+// UpgradeState reads the state of the prefecthq/prefect provider (schema
+// version 0) and of earlier releases of this provider.
+func (r *BlockResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	return stateUpgrades(blockSchemaVersion, "prefect_block", nil)
 }
 
 // ModifyPlan keeps the prior updated time in a plan that changes nothing else.

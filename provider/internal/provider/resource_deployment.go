@@ -35,7 +35,11 @@ var (
 	_ resource.ResourceWithImportState    = (*DeploymentResource)(nil)
 	_ resource.ResourceWithModifyPlan     = (*DeploymentResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*DeploymentResource)(nil)
+	_ resource.ResourceWithUpgradeState   = (*DeploymentResource)(nil)
 )
+
+// deploymentSchemaVersion is one above the prefecthq/prefect provider's (0).
+const deploymentSchemaVersion = 1
 
 // DeploymentResource manages a deployment (prefect_deployment).
 type DeploymentResource struct {
@@ -44,6 +48,7 @@ type DeploymentResource struct {
 
 // DeploymentResourceModel is the state of a prefect_deployment.
 type DeploymentResourceModel struct {
+	cloudScope
 	ID                     types.String                `tfsdk:"id"`
 	Created                types.String                `tfsdk:"created"`
 	Updated                types.String                `tfsdk:"updated"`
@@ -107,12 +112,13 @@ func (r *DeploymentResource) Schema(_ context.Context, _ resource.SchemaRequest,
 		return schema.StringAttribute{Optional: true, MarkdownDescription: desc}
 	}
 	resp.Schema = schema.Schema{
+		Version: deploymentSchemaVersion,
 		MarkdownDescription: "A deployment: a flow with the settings a run of it needs (where its code is, which work pool " +
 			"runs it, with which job variables and parameters). Schedules are separate `prefect_deployment_schedule` " +
 			"resources. `terraform plan` checks `job_variables` against the work pool's variables schema and renders " +
 			"a job from them, as the pushpool dispatcher does, so a wrong variable fails the plan instead of the first run. " +
 			"Import with the deployment's ID or `<flow_name>/<deployment_name>`.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withCloudScope(map[string]schema.Attribute{
 			"id":      idAttribute("Deployment ID (UUID)."),
 			"created": createdAttribute(),
 			"updated": updatedAttribute(),
@@ -214,7 +220,7 @@ func (r *DeploymentResource) Schema(_ context.Context, _ resource.SchemaRequest,
 				MarkdownDescription: "ID (UUID) of a block document holding the flow's code storage.",
 				Validators:          []validator.String{uuidString()},
 			},
-		},
+		}),
 	}
 }
 
@@ -369,6 +375,27 @@ func (r *DeploymentResource) ImportState(ctx context.Context, req resource.Impor
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), dep.ID)...)
+}
+
+// UpgradeState reads the state of the prefecthq/prefect provider (schema
+// version 0) and of earlier releases of this provider. That provider stores
+// "" for the optional strings the server has no value for, and the nil UUID
+// for no storage document, where this provider stores null; its
+// global_concurrency_limit_id has no counterpart here.
+func (r *DeploymentResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	return stateUpgrades(deploymentSchemaVersion, "prefect_deployment", func(s priorState, diags *diag.Diagnostics) {
+		if !s.upstream {
+			return
+		}
+		s.emptyToNull("description", "entrypoint", "path", "version", "work_pool_name", "work_queue_name", "storage_document_id")
+		if s.attrs["storage_document_id"] == uuid.Nil.String() {
+			s.attrs["storage_document_id"] = nil
+		}
+		s.dropUnmanaged("prefect_deployment", diags, map[string]string{
+			"global_concurrency_limit_id": "a global concurrency limit linked by ID stays linked; this provider " +
+				"manages the deployment's own limit with concurrency_limit",
+		})
+	})
 }
 
 // ModifyPlan plans the work queue the server will choose, checks the job
@@ -1102,9 +1129,11 @@ func pullStepsAttribute() schema.ListNestedAttribute {
 		"requirements_file": str("(For `pip_install_requirements`) The requirements file to install from."),
 		"repository":        str("(For `git_clone`) The URL of the repository to clone."),
 		"branch":            str("(For `git_clone`) The branch to clone; the default branch when unset."),
-		"access_token": schema.StringAttribute{Optional: true, Sensitive: true,
-			MarkdownDescription: "(For `git_clone`) An access token for the repository; prefer a Secret block reference " +
-				"such as `{{ prefect.blocks.secret.github-token }}`, or `credentials`."},
+		"access_token": schema.StringAttribute{Optional: true,
+			MarkdownDescription: "(For `git_clone`) An access token for the repository. Not marked sensitive, as in the " +
+				"prefecthq/prefect provider (a change of sensitivity would show as an update of every deployment moved " +
+				"from it), so use a Secret block reference such as `{{ prefect.blocks.secret.github-token }}`, or " +
+				"`credentials`, rather than the token itself."},
 		"include_submodules": boolean("(For `git_clone`) Whether to clone the repository's submodules too."),
 		"bucket":             str("(For `pull_from_s3` and `pull_from_gcs`) The bucket the flow's files are in."),
 		"container":          str("(For `pull_from_azure_blob_storage`) The container the flow's files are in."),

@@ -35,7 +35,11 @@ var (
 	_ resource.ResourceWithImportState      = (*DeploymentScheduleResource)(nil)
 	_ resource.ResourceWithModifyPlan       = (*DeploymentScheduleResource)(nil)
 	_ resource.ResourceWithConfigValidators = (*DeploymentScheduleResource)(nil)
+	_ resource.ResourceWithUpgradeState     = (*DeploymentScheduleResource)(nil)
 )
+
+// deploymentScheduleSchemaVersion is one above the prefecthq/prefect provider's (0).
+const deploymentScheduleSchemaVersion = 1
 
 // DeploymentScheduleResource manages one schedule of a deployment
 // (prefect_deployment_schedule).
@@ -45,6 +49,7 @@ type DeploymentScheduleResource struct {
 
 // DeploymentScheduleResourceModel is the state of a prefect_deployment_schedule.
 type DeploymentScheduleResourceModel struct {
+	cloudScope
 	ID               types.String  `tfsdk:"id"`
 	Created          types.String  `tfsdk:"created"`
 	Updated          types.String  `tfsdk:"updated"`
@@ -79,9 +84,10 @@ func (r *DeploymentScheduleResource) Schema(_ context.Context, _ resource.Schema
 		return out
 	}
 	resp.Schema = schema.Schema{
+		Version: deploymentScheduleSchemaVersion,
 		MarkdownDescription: "A schedule of a deployment: exactly one of `cron`, `interval` or `rrule`. " +
 			"Import with `<deployment_id>,<schedule_id>`.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withCloudScope(map[string]schema.Attribute{
 			"id":      idAttribute("Schedule ID (UUID)."),
 			"created": createdAttribute(),
 			"updated": updatedAttribute(),
@@ -159,7 +165,7 @@ func (r *DeploymentScheduleResource) Schema(_ context.Context, _ resource.Schema
 					"line to a rule without one; that is not a change. Exactly one of `cron`, `interval` and `rrule` is set.",
 				PlanModifiers: []planmodifier.String{rrulePlan{}},
 			},
-		},
+		}),
 	}
 }
 
@@ -285,6 +291,27 @@ func (r *DeploymentScheduleResource) ImportState(ctx context.Context, req resour
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("deployment_id"), depID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
+}
+
+// UpgradeState reads the state of the prefecthq/prefect provider (schema
+// version 0) and of earlier releases of this provider. That provider stores
+// every schedule attribute, with "", 0 or false for those the schedule does
+// not have, where this provider stores null for the attributes of other
+// schedule kinds and for an unset slug or max_scheduled_runs.
+func (r *DeploymentScheduleResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	return stateUpgrades(deploymentScheduleSchemaVersion, "prefect_deployment_schedule", func(s priorState, _ *diag.Diagnostics) {
+		if !s.upstream {
+			return
+		}
+		s.emptyToNull("slug", "timezone", "cron", "rrule", "anchor_date")
+		s.zeroToNull("max_scheduled_runs", "interval")
+		if s.attrs["cron"] == nil {
+			s.attrs["day_or"] = nil
+		}
+		if s.attrs["interval"] == nil {
+			s.attrs["anchor_date"] = nil
+		}
+	})
 }
 
 // ModifyPlan plans the values the server fills in for the schedule's kind

@@ -18,10 +18,14 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure   = (*FlowResource)(nil)
-	_ resource.ResourceWithImportState = (*FlowResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*FlowResource)(nil)
+	_ resource.ResourceWithConfigure    = (*FlowResource)(nil)
+	_ resource.ResourceWithImportState  = (*FlowResource)(nil)
+	_ resource.ResourceWithModifyPlan   = (*FlowResource)(nil)
+	_ resource.ResourceWithUpgradeState = (*FlowResource)(nil)
 )
+
+// flowSchemaVersion is one above the prefecthq/prefect provider's (0).
+const flowSchemaVersion = 1
 
 // FlowResource manages a flow (prefect_flow), the parent of deployments.
 type FlowResource struct {
@@ -30,6 +34,7 @@ type FlowResource struct {
 
 // FlowResourceModel is the state of a prefect_flow.
 type FlowResourceModel struct {
+	cloudScope
 	ID      types.String `tfsdk:"id"`
 	Created types.String `tfsdk:"created"`
 	Updated types.String `tfsdk:"updated"`
@@ -48,9 +53,10 @@ func (r *FlowResource) Metadata(_ context.Context, req resource.MetadataRequest,
 // Schema describes the resource.
 func (r *FlowResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
+		Version: flowSchemaVersion,
 		MarkdownDescription: "A flow, the parent of deployments. Deleting it deletes its deployments. " +
 			"Creating a flow whose name exists fails: import it instead, with its ID or its name.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withCloudScope(map[string]schema.Attribute{
 			"id":      idAttribute("Flow ID (UUID)."),
 			"created": createdAttribute(),
 			"updated": updatedAttribute(),
@@ -66,7 +72,7 @@ func (r *FlowResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				Default:             listdefault.StaticValue(emptyStringList()),
 				MarkdownDescription: "Tags of the flow. Defaults to none.",
 			},
-		},
+		}),
 	}
 }
 
@@ -179,6 +185,12 @@ func (r *FlowResource) ImportState(ctx context.Context, req resource.ImportState
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), f.ID)...)
+}
+
+// UpgradeState reads the state of the prefecthq/prefect provider (schema
+// version 0, tags as a set) and of earlier releases of this provider.
+func (r *FlowResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	return stateUpgrades(flowSchemaVersion, "prefect_flow", nil)
 }
 
 // ModifyPlan keeps the prior updated time in a plan that changes nothing else.

@@ -21,10 +21,14 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure   = (*GlobalConcurrencyLimitResource)(nil)
-	_ resource.ResourceWithImportState = (*GlobalConcurrencyLimitResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*GlobalConcurrencyLimitResource)(nil)
+	_ resource.ResourceWithConfigure    = (*GlobalConcurrencyLimitResource)(nil)
+	_ resource.ResourceWithImportState  = (*GlobalConcurrencyLimitResource)(nil)
+	_ resource.ResourceWithModifyPlan   = (*GlobalConcurrencyLimitResource)(nil)
+	_ resource.ResourceWithUpgradeState = (*GlobalConcurrencyLimitResource)(nil)
 )
+
+// globalConcurrencyLimitSchemaVersion is one above the prefecthq/prefect provider's (0).
+const globalConcurrencyLimitSchemaVersion = 1
 
 // prefectNamePattern is the server's rule for most names: none of / % & > <.
 var prefectNamePattern = regexp.MustCompile(`^[^/%&><]+$`)
@@ -38,6 +42,7 @@ type GlobalConcurrencyLimitResource struct {
 // GlobalConcurrencyLimitResourceModel is the state of a
 // prefect_global_concurrency_limit.
 type GlobalConcurrencyLimitResourceModel struct {
+	cloudScope
 	ID                 types.String  `tfsdk:"id"`
 	Created            types.String  `tfsdk:"created"`
 	Updated            types.String  `tfsdk:"updated"`
@@ -60,12 +65,13 @@ func (r *GlobalConcurrencyLimitResource) Metadata(_ context.Context, req resourc
 // Schema describes the resource.
 func (r *GlobalConcurrencyLimitResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
+		Version: globalConcurrencyLimitSchemaVersion,
 		MarkdownDescription: "A global concurrency limit: a named pool of slots that code takes with `concurrency(\"name\")` " +
 			"(or `rate_limit(\"name\")` when slots decay), shared by every flow and task on the server. " +
 			"See [global concurrency limits](https://docs.prefect.io/v3/develop/global-concurrency-limits). " +
 			"Prefect stores the limit of a `prefect_task_run_concurrency_limit` as the global limit `tag:<tag>`; do not manage those here. " +
 			"Import with the limit's ID or name.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withCloudScope(map[string]schema.Attribute{
 			"id":      idAttribute("Global concurrency limit ID (UUID)."),
 			"created": createdAttribute(),
 			"updated": updatedAttribute(),
@@ -101,7 +107,7 @@ func (r *GlobalConcurrencyLimitResource) Schema(_ context.Context, _ resource.Sc
 					"they are released. Defaults to `0`.",
 				Validators: []validator.Float64{float64validator.AtLeast(0)},
 			},
-		},
+		}),
 	}
 }
 
@@ -209,6 +215,12 @@ func (r *GlobalConcurrencyLimitResource) ImportState(ctx context.Context, req re
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), l.ID)...)
+}
+
+// UpgradeState reads the state of the prefecthq/prefect provider (schema
+// version 0) and of earlier releases of this provider.
+func (r *GlobalConcurrencyLimitResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	return stateUpgrades(globalConcurrencyLimitSchemaVersion, "prefect_global_concurrency_limit", nil)
 }
 
 // ModifyPlan keeps the prior updated time in a plan that changes nothing else.

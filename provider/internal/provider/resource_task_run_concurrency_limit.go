@@ -19,10 +19,14 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure   = (*TaskRunConcurrencyLimitResource)(nil)
-	_ resource.ResourceWithImportState = (*TaskRunConcurrencyLimitResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*TaskRunConcurrencyLimitResource)(nil)
+	_ resource.ResourceWithConfigure    = (*TaskRunConcurrencyLimitResource)(nil)
+	_ resource.ResourceWithImportState  = (*TaskRunConcurrencyLimitResource)(nil)
+	_ resource.ResourceWithModifyPlan   = (*TaskRunConcurrencyLimitResource)(nil)
+	_ resource.ResourceWithUpgradeState = (*TaskRunConcurrencyLimitResource)(nil)
 )
+
+// taskRunConcurrencyLimitSchemaVersion is one above the prefecthq/prefect provider's (0).
+const taskRunConcurrencyLimitSchemaVersion = 1
 
 // TaskRunConcurrencyLimitResource manages the concurrency limit of a task
 // run tag (prefect_task_run_concurrency_limit).
@@ -33,6 +37,7 @@ type TaskRunConcurrencyLimitResource struct {
 // TaskRunConcurrencyLimitResourceModel is the state of a
 // prefect_task_run_concurrency_limit.
 type TaskRunConcurrencyLimitResourceModel struct {
+	cloudScope
 	ID               types.String `tfsdk:"id"`
 	Created          types.String `tfsdk:"created"`
 	Updated          types.String `tfsdk:"updated"`
@@ -54,10 +59,11 @@ func (r *TaskRunConcurrencyLimitResource) Metadata(_ context.Context, req resour
 // Schema describes the resource.
 func (r *TaskRunConcurrencyLimitResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
+		Version: taskRunConcurrencyLimitSchemaVersion,
 		MarkdownDescription: "A task run concurrency limit: at most `concurrency_limit` task runs with the tag run at once " +
 			"(`@task(tags=[\"database\"])`). See [tag-based concurrency limits](https://docs.prefect.io/v3/concepts/tag-based-concurrency-limits). " +
 			"Prefect 3 stores it as the global concurrency limit `tag:<tag>`. Import with the limit's ID or its tag.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withCloudScope(map[string]schema.Attribute{
 			"id":      idAttribute("Task run concurrency limit ID (UUID)."),
 			"created": createdAttribute(),
 			"updated": updatedAttribute(),
@@ -73,7 +79,7 @@ func (r *TaskRunConcurrencyLimitResource) Schema(_ context.Context, _ resource.S
 					"(the API sets the limit of an existing tag), so the slots of running tasks are kept.",
 				Validators: []validator.Int64{int64validator.AtLeast(0)},
 			},
-		},
+		}),
 	}
 }
 
@@ -182,6 +188,12 @@ func (r *TaskRunConcurrencyLimitResource) ImportState(ctx context.Context, req r
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), l.ID)...)
+}
+
+// UpgradeState reads the state of the prefecthq/prefect provider (schema
+// version 0) and of earlier releases of this provider.
+func (r *TaskRunConcurrencyLimitResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	return stateUpgrades(taskRunConcurrencyLimitSchemaVersion, "prefect_task_run_concurrency_limit", nil)
 }
 
 // ModifyPlan keeps the prior updated time in a plan that changes nothing else.

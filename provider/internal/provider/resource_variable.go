@@ -19,10 +19,14 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure   = (*VariableResource)(nil)
-	_ resource.ResourceWithImportState = (*VariableResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*VariableResource)(nil)
+	_ resource.ResourceWithConfigure    = (*VariableResource)(nil)
+	_ resource.ResourceWithImportState  = (*VariableResource)(nil)
+	_ resource.ResourceWithModifyPlan   = (*VariableResource)(nil)
+	_ resource.ResourceWithUpgradeState = (*VariableResource)(nil)
 )
+
+// variableSchemaVersion is one above the prefecthq/prefect provider's (1).
+const variableSchemaVersion = 2
 
 // VariableResource manages a Prefect variable (prefect_variable).
 type VariableResource struct {
@@ -31,6 +35,7 @@ type VariableResource struct {
 
 // VariableResourceModel is the state of a prefect_variable.
 type VariableResourceModel struct {
+	cloudScope
 	ID      types.String  `tfsdk:"id"`
 	Created types.String  `tfsdk:"created"`
 	Updated types.String  `tfsdk:"updated"`
@@ -50,9 +55,10 @@ func (r *VariableResource) Metadata(_ context.Context, req resource.MetadataRequ
 // Schema describes the resource.
 func (r *VariableResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
+		Version: variableSchemaVersion,
 		MarkdownDescription: "A variable: a named JSON value flows and job templates read (`{{ prefect.variables.name }}`). " +
 			"Not for secrets; use a block. Import with the variable's ID, its name, or `name/<name>`.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withCloudScope(map[string]schema.Attribute{
 			"id":      idAttribute("Variable ID (UUID)."),
 			"created": createdAttribute(),
 			"updated": updatedAttribute(),
@@ -73,7 +79,7 @@ func (r *VariableResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 				Default:             listdefault.StaticValue(emptyStringList()),
 				MarkdownDescription: "Tags of the variable. Defaults to none.",
 			},
-		},
+		}),
 	}
 }
 
@@ -176,6 +182,19 @@ func (r *VariableResource) ImportState(ctx context.Context, req resource.ImportS
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), v.ID)...)
+}
+
+// UpgradeState reads the state of the prefecthq/prefect provider (schema
+// version 1, and version 0, whose value was a string) and of earlier releases
+// of this provider (version 0, whose value was already dynamic).
+func (r *VariableResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	return stateUpgrades(variableSchemaVersion, "prefect_variable", func(s priorState, _ *diag.Diagnostics) {
+		// A dynamic value is stored as {"value": ..., "type": ...}; the
+		// string value of version 0 of the prefecthq/prefect provider is not.
+		if v, ok := s.attrs["value"].(string); ok {
+			s.attrs["value"] = map[string]any{"value": v, "type": "string"}
+		}
+	})
 }
 
 // ModifyPlan keeps the prior updated time in a plan that changes nothing else.

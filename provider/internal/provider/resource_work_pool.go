@@ -20,10 +20,14 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure   = (*WorkPoolResource)(nil)
-	_ resource.ResourceWithImportState = (*WorkPoolResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*WorkPoolResource)(nil)
+	_ resource.ResourceWithConfigure    = (*WorkPoolResource)(nil)
+	_ resource.ResourceWithImportState  = (*WorkPoolResource)(nil)
+	_ resource.ResourceWithModifyPlan   = (*WorkPoolResource)(nil)
+	_ resource.ResourceWithUpgradeState = (*WorkPoolResource)(nil)
 )
+
+// workPoolSchemaVersion is one above the prefecthq/prefect provider's (0).
+const workPoolSchemaVersion = 1
 
 // WorkPoolResource manages a work pool (prefect_work_pool).
 type WorkPoolResource struct {
@@ -32,6 +36,7 @@ type WorkPoolResource struct {
 
 // WorkPoolResourceModel is the state of a prefect_work_pool.
 type WorkPoolResourceModel struct {
+	cloudScope
 	ID               types.String `tfsdk:"id"`
 	Created          types.String `tfsdk:"created"`
 	Updated          types.String `tfsdk:"updated"`
@@ -55,10 +60,11 @@ func (r *WorkPoolResource) Metadata(_ context.Context, req resource.MetadataRequ
 // Schema describes the resource.
 func (r *WorkPoolResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
+		Version: workPoolSchemaVersion,
 		MarkdownDescription: "A work pool: where deployments send their flow runs, with the base job template that " +
 			"shapes each run's infrastructure. Pools of pushpool's backends can start from " +
 			"`data.prefect_pushpool_base_job_templates`. Import with the pool's name.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withCloudScope(map[string]schema.Attribute{
 			"id":      idAttribute("Work pool ID (UUID)."),
 			"created": createdAttribute(),
 			"updated": updatedAttribute(),
@@ -103,7 +109,7 @@ func (r *WorkPoolResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 				Validators:    []validator.String{jsonattr.Object()},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown(), jsonattr.StringPlan()},
 			},
-		},
+		}),
 	}
 }
 
@@ -206,6 +212,16 @@ func (r *WorkPoolResource) Delete(ctx context.Context, req resource.DeleteReques
 // ImportState imports a pool by name.
 func (r *WorkPoolResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	resource.ImportStatePassthroughID(ctx, path.Root("name"), req, resp)
+}
+
+// UpgradeState reads the state of the prefecthq/prefect provider (schema
+// version 0) and of earlier releases of this provider.
+func (r *WorkPoolResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	return stateUpgrades(workPoolSchemaVersion, "prefect_work_pool", func(s priorState, _ *diag.Diagnostics) {
+		if s.upstream {
+			s.emptyToNull("description")
+		}
+	})
 }
 
 // ModifyPlan keeps the prior updated time in a plan that changes nothing else.

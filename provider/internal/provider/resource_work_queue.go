@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -20,10 +21,14 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure   = (*WorkQueueResource)(nil)
-	_ resource.ResourceWithImportState = (*WorkQueueResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*WorkQueueResource)(nil)
+	_ resource.ResourceWithConfigure    = (*WorkQueueResource)(nil)
+	_ resource.ResourceWithImportState  = (*WorkQueueResource)(nil)
+	_ resource.ResourceWithModifyPlan   = (*WorkQueueResource)(nil)
+	_ resource.ResourceWithUpgradeState = (*WorkQueueResource)(nil)
 )
+
+// workQueueSchemaVersion is one above the prefecthq/prefect provider's (0).
+const workQueueSchemaVersion = 1
 
 // WorkQueueResource manages a queue of a work pool (prefect_work_queue).
 type WorkQueueResource struct {
@@ -32,6 +37,7 @@ type WorkQueueResource struct {
 
 // WorkQueueResourceModel is the state of a prefect_work_queue.
 type WorkQueueResourceModel struct {
+	cloudScope
 	ID               types.String `tfsdk:"id"`
 	Created          types.String `tfsdk:"created"`
 	Updated          types.String `tfsdk:"updated"`
@@ -54,10 +60,11 @@ func (r *WorkQueueResource) Metadata(_ context.Context, req resource.MetadataReq
 // Schema describes the resource.
 func (r *WorkQueueResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
+		Version: workQueueSchemaVersion,
 		MarkdownDescription: "A work queue inside a work pool; queues order and limit a pool's runs by priority. " +
 			"Every pool has a `default` queue already: import it rather than creating it. " +
 			"Import with `<work_pool_name>,<queue_name>`.",
-		Attributes: map[string]schema.Attribute{
+		Attributes: withCloudScope(map[string]schema.Attribute{
 			"id":      idAttribute("Work queue ID (UUID)."),
 			"created": createdAttribute(),
 			"updated": updatedAttribute(),
@@ -93,7 +100,7 @@ func (r *WorkQueueResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 				Validators:    []validator.Int64{int64validator.AtLeast(1)},
 				PlanModifiers: []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 			},
-		},
+		}),
 	}
 }
 
@@ -201,6 +208,17 @@ func (r *WorkQueueResource) ImportState(ctx context.Context, req resource.Import
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("work_pool_name"), pool)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+}
+
+// UpgradeState reads the state of the prefecthq/prefect provider (schema
+// version 0), which stores "" for a queue without a description, and of
+// earlier releases of this provider.
+func (r *WorkQueueResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	return stateUpgrades(workQueueSchemaVersion, "prefect_work_queue", func(s priorState, _ *diag.Diagnostics) {
+		if s.upstream {
+			s.emptyToNull("description")
+		}
+	})
 }
 
 // ModifyPlan keeps the prior updated time in a plan that changes nothing else.
