@@ -31,6 +31,10 @@ resource "prefect_work_pool" "test" {
   })
 }
 
+resource "prefect_work_pool" "bare" {
+  name = "${var.prefix}-bare"
+}
+
 resource "prefect_work_queue" "test" {
   name           = "${var.prefix}-queue"
   work_pool_name = prefect_work_pool.test.name
@@ -99,6 +103,28 @@ resource "prefect_automation" "test" {
     deployment_id = prefect_deployment.test.id
     parameters    = jsonencode({ day = "tue" })
   }]
+}
+
+resource "prefect_automation" "compound" {
+  name        = "${var.prefix}-compound"
+  description = "zombies"
+  trigger = {
+    compound = {
+      require = "all"
+      within  = 300
+      triggers = [
+        { event = { posture = "Reactive", expect = ["prefect.flow-run.Running"], for_each = ["prefect.resource.id"] } },
+        { event = { posture = "Proactive", expect = ["prefect.flow-run.heartbeat"], for_each = ["prefect.resource.id"], within = 90 } },
+      ]
+    }
+  }
+  actions = [{
+    type    = "change-flow-run-state"
+    state   = "CRASHED"
+    name    = "Zombie"
+    message = "No heartbeat"
+  }]
+  actions_on_trigger = [{ type = "cancel-flow-run" }]
 }
 
 resource "prefect_block" "test" {
