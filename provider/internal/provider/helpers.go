@@ -13,20 +13,38 @@ import (
 	"github.com/pushpool/pushpool/dispatch/prefect"
 )
 
+// resourceData is what the provider's Configure hands to resources: the
+// client, and what this plan does to work pools, which the deployment
+// resource checks job variables against.
+type resourceData struct {
+	client *prefect.Client
+	pools  *plannedPools
+}
+
 // clientFrom returns the client the provider's Configure passed on, or nil
 // when the provider is not configured yet (during validation, or when its
 // configuration depends on values known only after apply).
 func clientFrom(data any, diags *diag.Diagnostics) *prefect.Client {
-	if data == nil {
+	switch d := data.(type) {
+	case nil:
 		return nil
+	case *prefect.Client:
+		return d
+	case *resourceData:
+		return d.client
 	}
-	c, ok := data.(*prefect.Client)
-	if !ok {
-		diags.AddError("Unexpected provider data",
-			fmt.Sprintf("Expected *prefect.Client, got %T. This is a bug in the provider; please report it.", data))
-		return nil
+	diags.AddError("Unexpected provider data",
+		fmt.Sprintf("Expected *prefect.Client, got %T. This is a bug in the provider; please report it.", data))
+	return nil
+}
+
+// plannedPoolsFrom returns the planned work pools of the provider's
+// resource data; nil (which records nothing) when it has none.
+func plannedPoolsFrom(data any) *plannedPools {
+	if d, ok := data.(*resourceData); ok {
+		return d.pools
 	}
-	return c
+	return nil
 }
 
 // requireClient adds an error naming the fix when the provider could not be

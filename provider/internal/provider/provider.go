@@ -125,7 +125,7 @@ func (p *PrefectProvider) Configure(ctx context.Context, req provider.ConfigureR
 		resp.Diagnostics.AddError(fmt.Sprintf("Unable to use the Prefect API at %s", client.URL()), err.Error())
 		return
 	}
-	resp.ResourceData = client
+	resp.ResourceData = &resourceData{client: client, pools: newPlannedPools()}
 	resp.DataSourceData = client
 }
 

@@ -44,6 +44,8 @@ const deploymentSchemaVersion = 1
 // DeploymentResource manages a deployment (prefect_deployment).
 type DeploymentResource struct {
 	client *prefect.Client
+	// planned holds the templates this plan gives work pools.
+	planned *plannedPools
 }
 
 // DeploymentResourceModel is the state of a prefect_deployment.
@@ -167,7 +169,10 @@ func (r *DeploymentResource) Schema(_ context.Context, _ resource.SchemaRequest,
 					"is known, `terraform plan` validates them against the pool's variables schema as the Prefect server does " +
 					"(variables the schema requires may be left to flow runs) and renders a job from them as the pushpool " +
 					"dispatcher does; a variable of the wrong type, or one the schema does not allow, fails the plan. " +
-					"The check uses the pool as it is on the server, before this plan's changes to it. Defaults to `{}`.",
+					"When the same plan changes the pool's base job template (and the pool is referred to as " +
+					"`prefect_work_pool.<name>.name`), the check uses the planned template, and leaves a template known only " +
+					"after apply to the server. A pool without a variables schema (such as one created without a base job " +
+					"template) checks nothing, as on the server. Defaults to `{}`.",
 				Validators:    []validator.String{jsonattr.Object()},
 				PlanModifiers: []planmodifier.String{jsonattr.StringPlan()},
 			},
@@ -227,6 +232,7 @@ func (r *DeploymentResource) Schema(_ context.Context, _ resource.SchemaRequest,
 // Configure receives the provider's client.
 func (r *DeploymentResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
+	r.planned = plannedPoolsFrom(req.ProviderData)
 }
 
 // Create creates the deployment. The API would silently take over a
@@ -493,9 +499,14 @@ func (r *DeploymentResource) defaultQueue(ctx context.Context, pool prefect.Work
 	return ""
 }
 
-// checkJobVariables validates planned job variables against the work pool on
-// the server, as the dispatcher will, when either changes. A pool that does
-// not exist yet (created by the same apply) is not checked.
+// checkJobVariables validates planned job variables against the work pool,
+// as the server and the dispatcher will, when either changes. The pool is
+// the one this plan leaves: with the template the plan gives it when the
+// plan changes that (recorded by the pool's own plan), else as it is on the
+// server. A template known only after apply, or a pool the same apply
+// creates without one, is left to the server at apply. Following the server,
+// a template without a variables schema checks nothing, and one without a
+// job_configuration renders nothing. Destroy plans never get here.
 func (r *DeploymentResource) checkJobVariables(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse,
 	pool *prefect.WorkPool, poolErr error) {
 	var poolName, vars, name types.String
@@ -514,6 +525,14 @@ func (r *DeploymentResource) checkJobVariables(ctx context.Context, req resource
 		}
 	}
 	at := path.Root("job_variables")
+	checkedAgainst := "as it is on the server now"
+	if planned, ok := r.planned.lookup(poolName.ValueString()); ok {
+		if !planned.known {
+			return // the pool's template is known at apply, where the server checks
+		}
+		wp := planned.apply(poolName.ValueString(), pool)
+		pool, poolErr, checkedAgainst = &wp, nil, "with the base job template this plan gives it"
+	}
 	if poolErr != nil {
 		resp.Diagnostics.AddAttributeWarning(at, "Unable to check job variables",
 			fmt.Sprintf("Reading work pool %q failed, so the job variables were not checked at plan time; the server checks them at apply: %s",
@@ -528,7 +547,11 @@ func (r *DeploymentResource) checkJobVariables(ctx context.Context, req resource
 		return // the attribute's validator reports it
 	}
 	wp := *pool
-	err = dispatch.CheckJobVariables(ctx, r.client, wp, name.ValueString(), jobVariables)
+	var lookups dispatch.Lookups // nil renders without resolving blocks and variables
+	if r.client != nil {
+		lookups = r.client
+	}
+	err = checkPoolJobVariables(ctx, lookups, wp, name.ValueString(), jobVariables)
 	var invalid *template.ValidationError
 	var config *template.ConfigError
 	var resolve *template.ResolveError
@@ -536,15 +559,34 @@ func (r *DeploymentResource) checkJobVariables(ctx context.Context, req resource
 	case err == nil:
 	case errors.As(err, &invalid), errors.As(err, &config):
 		resp.Diagnostics.AddAttributeError(at, fmt.Sprintf("Invalid job variables for work pool %q", wp.Name),
-			err.Error()+"\n\nThe job variables were checked against the work pool as it is on the server now. If this "+
-				"configuration also changes the pool's base job template, apply the pool first "+
-				"(terraform apply -target=<the prefect_work_pool>).")
+			fmt.Sprintf("%s\n\nThe job variables were checked against work pool %q %s. Fix job_variables, or the "+
+				"pool's base job template; if the pool is changed by this configuration, refer to it as "+
+				"prefect_work_pool.<name>.name so that the check uses the template the plan gives it. "+
+				"(terraform destroy also plans the configuration first; terraform destroy -refresh=false skips that.)",
+				err, wp.Name, checkedAgainst))
 	case errors.As(err, &resolve):
 		resp.Diagnostics.AddAttributeWarning(at, fmt.Sprintf("Unresolved placeholder in a job of work pool %q", wp.Name),
 			err.Error()+"\n\nA block or variable created by this apply is resolved when a flow run starts.")
 	default:
 		resp.Diagnostics.AddAttributeWarning(at, "Unable to check job variables", err.Error())
 	}
+}
+
+// checkPoolJobVariables checks a deployment's job variables against a pool
+// as the server does when it saves the deployment (against the variables
+// schema, when the template has one) and, when the template has a
+// job_configuration and a variables schema, renders a job from them as the
+// dispatcher will. A pool created without a base job template has the empty
+// one, which checks nothing.
+func checkPoolJobVariables(ctx context.Context, lookups dispatch.Lookups, pool prefect.WorkPool, deployment string, jobVariables map[string]any) error {
+	schema, _ := pool.BaseJobTemplate["variables"].(map[string]any)
+	if pool.BaseJobTemplate["job_configuration"] == nil || schema == nil {
+		if schema == nil {
+			return nil
+		}
+		return template.ValidateDeployment(schema, jobVariables, pool.Name, deployment)
+	}
+	return dispatch.CheckJobVariables(ctx, lookups, pool, deployment, jobVariables)
 }
 
 // settings converts the planned deployment to the API's settings; the

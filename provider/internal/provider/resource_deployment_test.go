@@ -257,6 +257,139 @@ func TestAccResource_deploymentJobVariablesAtPlan(t *testing.T) {
 	})
 }
 
+// TestAccResource_deploymentJobVariablesEmptyTemplate is a pool created
+// without a base job template (the server stores {}) and a deployment with
+// job variables on it: the server checks nothing, so neither does the plan,
+// and plan, apply, update and destroy succeed.
+func TestAccResource_deploymentJobVariablesEmptyTemplate(t *testing.T) {
+	name := uniqueName(t, "dep")
+	pool := fmt.Sprintf(`
+resource "prefect_work_pool" "test" {
+  name = %[1]q
+  type = "process"
+}
+
+resource "prefect_flow" "test" {
+  name = %[1]q
+}
+`, name)
+	withDeployment := func(vars string) string {
+		return pool + fmt.Sprintf(`
+resource "prefect_deployment" "test" {
+  name           = %q
+  flow_id        = prefect_flow.test.id
+  work_pool_name = prefect_work_pool.test.name
+  job_variables  = jsonencode(%s)
+}
+`, name, vars)
+	}
+	empty := resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6(),
+		Steps: []resource.TestStep{
+			{Config: pool, ConfigPlanChecks: empty},
+			{
+				// The pool exists at this plan, with the empty template.
+				Config:            withDeployment(`{ cpu = 2, image = "etl:1" }`),
+				ConfigPlanChecks:  empty,
+				ConfigStateChecks: []statecheck.StateCheck{statecheck.ExpectKnownValue("prefect_work_pool.test", tfjsonpath.New("base_job_template"), knownvalue.StringExact("{}"))},
+			},
+			{Config: withDeployment(`{ cpu = "lots", anything = { goes = true } }`), ConfigPlanChecks: empty},
+			{Config: withDeployment(`{ cpu = 1 }`), Destroy: true},
+		},
+	})
+}
+
+// poolTemplateConfig is a pool whose variables schema allows exactly the
+// given integer variables, each rendered into the job, a flow, and a
+// deployment on the pool with job variables vars.
+func poolTemplateConfig(name string, variables []string, vars string) string {
+	props, config := make([]string, len(variables)), make([]string, len(variables))
+	for i, v := range variables {
+		props[i] = fmt.Sprintf("%s = { type = \"integer\" }", v)
+		config[i] = fmt.Sprintf("%[1]s = \"{{ %[1]s }}\"", v)
+	}
+	return fmt.Sprintf(`
+resource "prefect_work_pool" "test" {
+  name = %[1]q
+  type = "process"
+  base_job_template = jsonencode({
+    job_configuration = { %[2]s }
+    variables = { type = "object", additionalProperties = false, properties = { %[3]s } }
+  })
+}
+
+resource "prefect_flow" "test" {
+  name = %[1]q
+}
+
+resource "prefect_deployment" "test" {
+  name           = %[1]q
+  flow_id        = prefect_flow.test.id
+  work_pool_name = prefect_work_pool.test.name
+  job_variables  = jsonencode(%[4]s)
+}
+`, name, strings.Join(config, ", "), strings.Join(props, ", "), vars)
+}
+
+// TestAccResource_deploymentJobVariablesPoolChangedTogether changes a pool's
+// base job template and a deployment's job variables in one apply: the plan
+// checks the variables against the template the plan gives the pool, not the
+// server's old one, and leaves a template known only after apply to the
+// server.
+func TestAccResource_deploymentJobVariablesPoolChangedTogether(t *testing.T) {
+	name := uniqueName(t, "dep")
+	empty := resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}}
+	// The template's variables come from a terraform_data whose output is
+	// unknown when its input changes.
+	unknownTemplate := func(input, vars string) string {
+		return strings.Replace(poolTemplateConfig(name, []string{"cpu"}, vars),
+			`properties = { cpu = { type = "integer" } }`,
+			`properties = merge({ cpu = { type = "integer" } }, { for v in terraform_data.vars.output : v => { type = "integer" } })`, 1) +
+			fmt.Sprintf(`
+resource "terraform_data" "vars" {
+  input = %s
+}
+`, input)
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6(),
+		Steps: []resource.TestStep{
+			{Config: poolTemplateConfig(name, []string{"cpu"}, `{ cpu = 1 }`), ConfigPlanChecks: empty},
+			{
+				// gpu is defined only by the template this apply sets.
+				Config: poolTemplateConfig(name, []string{"cpu", "gpu"}, `{ cpu = 1, gpu = 1 }`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction("prefect_work_pool.test", plancheck.ResourceActionUpdate),
+						plancheck.ExpectResourceAction("prefect_deployment.test", plancheck.ResourceActionUpdate),
+					},
+					PostApplyPostRefresh: empty.PostApplyPostRefresh,
+				},
+			},
+			{
+				// The planned template still decides: mem is not in it.
+				Config:   poolTemplateConfig(name, []string{"cpu"}, `{ cpu = 1, mem = 2 }`),
+				PlanOnly: true,
+				ExpectError: wrapped(`Invalid job variables for work pool "`+name+`"`, `job variable "mem"`,
+					`with the base job template this plan gives it`),
+			},
+			{Config: unknownTemplate(`["gpu"]`, `{ cpu = 1, gpu = 2 }`), ConfigPlanChecks: empty},
+			{
+				// mem is in the template only once terraform_data is applied:
+				// the plan leaves the check to the apply.
+				Config: unknownTemplate(`["gpu", "mem"]`, `{ cpu = 1, gpu = 2, mem = 4 }`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectUnknownValue("prefect_work_pool.test", tfjsonpath.New("base_job_template")),
+					},
+					PostApplyPostRefresh: empty.PostApplyPostRefresh,
+				},
+			},
+		},
+	})
+}
+
 func TestAccResource_deploymentExisting(t *testing.T) {
 	name := uniqueName(t, "dep")
 	resource.ParallelTest(t, resource.TestCase{

@@ -32,6 +32,9 @@ const workPoolSchemaVersion = 1
 // WorkPoolResource manages a work pool (prefect_work_pool).
 type WorkPoolResource struct {
 	client *prefect.Client
+	// planned records the templates this plan gives pools, for the
+	// deployments' job variable checks.
+	planned *plannedPools
 }
 
 // WorkPoolResourceModel is the state of a prefect_work_pool.
@@ -116,6 +119,7 @@ func (r *WorkPoolResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 // Configure receives the provider's client.
 func (r *WorkPoolResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
+	r.planned = plannedPoolsFrom(req.ProviderData)
 }
 
 // Create creates the pool.
@@ -224,9 +228,37 @@ func (r *WorkPoolResource) UpgradeState(context.Context) map[int64]resource.Stat
 	})
 }
 
-// ModifyPlan keeps the prior updated time in a plan that changes nothing else.
+// ModifyPlan keeps the prior updated time in a plan that changes nothing
+// else, and records the base job template of a pool whose template the plan
+// sets, for the job variable checks of the deployments planned after it.
 func (r *WorkPoolResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	keepUpdatedWhenUnchanged(ctx, req, resp)
+	if req.Plan.Raw.IsNull() {
+		return
+	}
+	var name, planned, priorName, prior types.String
+	resp.Diagnostics.Append(resp.Plan.GetAttribute(ctx, path.Root("name"), &name)...)
+	resp.Diagnostics.Append(resp.Plan.GetAttribute(ctx, path.Root("base_job_template"), &planned)...)
+	if !req.State.Raw.IsNull() {
+		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("name"), &priorName)...)
+		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("base_job_template"), &prior)...)
+	}
+	if resp.Diagnostics.HasError() || !known(name) {
+		return
+	}
+	r.planned.forget(name.ValueString())
+	switch {
+	case planned.IsUnknown():
+		r.planned.record(name.ValueString(), plannedTemplate{})
+	case planned.IsNull(), priorName.Equal(name) && known(prior) && jsonattr.Equal(prior.ValueString(), planned.ValueString()):
+		// The server's template stays.
+	default:
+		tmpl, err := jsonattr.DecodeObject(planned.ValueString())
+		if err != nil {
+			return // the attribute's validator reports it
+		}
+		r.planned.record(name.ValueString(), plannedTemplate{known: true, template: tmpl})
+	}
 }
 
 // fromAPI copies the server's pool into the model, keeping the configured
