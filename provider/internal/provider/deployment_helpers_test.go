@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/pushpool/pushpool/dispatch/prefect"
 	"github.com/pushpool/pushpool/provider/internal/jsonattr"
 )
 
@@ -231,5 +232,60 @@ func TestPullStep_problems(t *testing.T) {
 				t.Errorf("problems on %v, want %v", got, tt.fields)
 			}
 		})
+	}
+}
+
+func TestCheckPoolJobVariables(t *testing.T) {
+	strict := `{"type": "object", "additionalProperties": false, "properties": {"cpu": {"type": "integer"}}}`
+	tests := []struct {
+		name, template, vars string
+		err                  string
+	}{
+		{"empty template", `{}`, `{"cpu": "lots", "other": 1}`, ""},
+		{"no template", ``, `{"cpu": 1}`, ""},
+		{"variables schema only: checked as the server does", `{"variables": ` + strict + `}`, `{"cpu": "lots"}`, `want integer`},
+		{"variables schema only, valid", `{"variables": ` + strict + `}`, `{"cpu": 2}`, ""},
+		{"job_configuration without variables", `{"job_configuration": {"cpu": "{{ cpu }}"}}`, `{"cpu": "lots"}`, ""},
+		{"full template, valid", `{"job_configuration": {"cpu": "{{ cpu }}"}, "variables": ` + strict + `}`, `{"cpu": 2}`, ""},
+		{"full template, undefined variable", `{"job_configuration": {"cpu": "{{ cpu }}"}, "variables": ` + strict + `}`, `{"gpu": 1}`, `does not define it`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tmpl, _ := decodeJSON(t, tt.template).(map[string]any)
+			vars, _ := decodeJSON(t, tt.vars).(map[string]any)
+			pool := prefect.WorkPool{Name: "pool", BaseJobTemplate: tmpl}
+			err := checkPoolJobVariables(t.Context(), nil, pool, "dep", vars)
+			switch {
+			case tt.err == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Fatalf("error %v, want one containing %q", err, tt.err)
+			}
+		})
+	}
+}
+
+func TestPlannedPools(t *testing.T) {
+	p := newPlannedPools()
+	if _, ok := p.lookup("a"); ok {
+		t.Fatal("an empty record has pool a")
+	}
+	p.record("a", plannedTemplate{known: true, template: map[string]any{"variables": map[string]any{}}})
+	p.record("b", plannedTemplate{})
+	server := prefect.WorkPool{Name: "a", Type: "ecs", BaseJobTemplate: map[string]any{}}
+	if got, ok := p.lookup("a"); !ok || !got.known || got.apply("a", &server).Type != "ecs" || got.apply("a", &server).BaseJobTemplate["variables"] == nil {
+		t.Errorf("pool a: %+v, %v", got, ok)
+	}
+	if got, ok := p.lookup("b"); !ok || got.known {
+		t.Errorf("pool b: %+v, %v; want an unknown template", got, ok)
+	}
+	p.forget("a")
+	if _, ok := p.lookup("a"); ok {
+		t.Error("pool a is still recorded after forget")
+	}
+	var none *plannedPools // resources configured without the provider's data record nothing
+	none.record("a", plannedTemplate{known: true})
+	if _, ok := none.lookup("a"); ok {
+		t.Error("a nil record has pool a")
 	}
 }
