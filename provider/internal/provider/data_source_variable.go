@@ -43,7 +43,7 @@ func (d *VariableDataSource) Schema(_ context.Context, _ datasource.SchemaReques
 			"created": schema.StringAttribute{Computed: true, MarkdownDescription: "When the variable was created (RFC 3339)."},
 			"updated": schema.StringAttribute{Computed: true, MarkdownDescription: "When the variable was last changed (RFC 3339)."},
 			"value":   schema.DynamicAttribute{Computed: true, MarkdownDescription: "Value of the variable: any JSON value."},
-			"tags":    schema.ListAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "Tags of the variable."},
+			"tags":    schema.SetAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "Tags of the variable."},
 		}),
 	}
 }

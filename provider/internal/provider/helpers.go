@@ -149,7 +149,7 @@ func listStrings(ctx context.Context, v types.List, diags *diag.Diagnostics) []s
 	return out
 }
 
-// emptyStringList is the default of tags attributes.
-func emptyStringList() types.List {
-	return types.ListValueMust(types.StringType, []attr.Value{})
+// emptyStringSet is the default of tags attributes.
+func emptyStringSet() types.Set {
+	return types.SetValueMust(types.StringType, []attr.Value{})
 }

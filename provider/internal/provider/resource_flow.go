@@ -9,8 +9,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/setdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -39,7 +39,7 @@ type FlowResourceModel struct {
 	Created types.String `tfsdk:"created"`
 	Updated types.String `tfsdk:"updated"`
 	Name    types.String `tfsdk:"name"`
-	Tags    types.List   `tfsdk:"tags"`
+	Tags    types.Set    `tfsdk:"tags"`
 }
 
 // NewFlowResource returns the prefect_flow resource.
@@ -65,11 +65,11 @@ func (r *FlowResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				MarkdownDescription: "Name of the flow. The API cannot rename a flow, so a change replaces it (and its deployments).",
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
-			"tags": schema.ListAttribute{
+			"tags": schema.SetAttribute{
 				ElementType:         types.StringType,
 				Optional:            true,
 				Computed:            true,
-				Default:             listdefault.StaticValue(emptyStringList()),
+				Default:             setdefault.StaticValue(emptyStringSet()),
 				MarkdownDescription: "Tags of the flow. Defaults to none.",
 			},
 		}),
@@ -100,7 +100,7 @@ func (r *FlowResource) Create(ctx context.Context, req resource.CreateRequest, r
 		addAPIError(&resp.Diagnostics, "create", flowName(name), err)
 		return
 	}
-	tags := listStrings(ctx, plan.Tags, &resp.Diagnostics)
+	tags := setStrings(ctx, plan.Tags, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -140,7 +140,7 @@ func (r *FlowResource) Update(ctx context.Context, req resource.UpdateRequest, r
 	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
-	tags := listStrings(ctx, plan.Tags, &resp.Diagnostics)
+	tags := setStrings(ctx, plan.Tags, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -204,7 +204,7 @@ func (m *FlowResourceModel) fromAPI(ctx context.Context, f prefect.Flow, diags *
 	m.Created = timestamp(f.Created)
 	m.Updated = timestamp(f.Updated)
 	m.Name = types.StringValue(f.Name)
-	m.Tags = stringList(ctx, f.Tags, diags)
+	m.Tags = stringSet(ctx, f.Tags, diags)
 }
 
 func flowName(name string) string { return fmt.Sprintf("flow %q", name) }

@@ -10,8 +10,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/setdefault"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
@@ -41,7 +41,7 @@ type VariableResourceModel struct {
 	Updated types.String  `tfsdk:"updated"`
 	Name    types.String  `tfsdk:"name"`
 	Value   types.Dynamic `tfsdk:"value"`
-	Tags    types.List    `tfsdk:"tags"`
+	Tags    types.Set     `tfsdk:"tags"`
 }
 
 // NewVariableResource returns the prefect_variable resource.
@@ -72,11 +72,11 @@ func (r *VariableResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 					"Compared as JSON, so `1` and `1.0`, or a list and a tuple with the same items, are the same value.",
 				PlanModifiers: []planmodifier.Dynamic{jsonattr.DynamicPlan()},
 			},
-			"tags": schema.ListAttribute{
+			"tags": schema.SetAttribute{
 				ElementType:         types.StringType,
 				Optional:            true,
 				Computed:            true,
-				Default:             listdefault.StaticValue(emptyStringList()),
+				Default:             setdefault.StaticValue(emptyStringSet()),
 				MarkdownDescription: "Tags of the variable. Defaults to none.",
 			},
 		}),
@@ -210,7 +210,7 @@ func (m VariableResourceModel) toAPI(ctx context.Context, diags *diag.Diagnostic
 			fmt.Sprintf("The value of %s cannot be stored as JSON: %s.", variableName(m.Name.ValueString()), err))
 		return prefect.Variable{}, false
 	}
-	tags := listStrings(ctx, m.Tags, diags)
+	tags := setStrings(ctx, m.Tags, diags)
 	return prefect.Variable{Name: m.Name.ValueString(), Value: value, Tags: tags}, !diags.HasError()
 }
 
@@ -222,7 +222,7 @@ func (m *VariableResourceModel) fromAPI(ctx context.Context, v prefect.Variable,
 	m.Updated = timePtr(v.Updated)
 	m.Name = types.StringValue(v.Name)
 	m.Value = jsonattr.KeepDynamic(m.Value, v.Value)
-	m.Tags = stringList(ctx, v.Tags, diags)
+	m.Tags = stringSet(ctx, v.Tags, diags)
 }
 
 func variableName(name string) string { return fmt.Sprintf("variable %q", name) }

@@ -43,7 +43,7 @@ resource "prefect_work_queue" "test" {
 
 resource "prefect_flow" "test" {
   name = "${var.prefix}-flow"
-  tags = ["etl", "nightly"]
+  tags = ["nightly", "etl"]
 }
 
 resource "prefect_deployment" "test" {
@@ -151,7 +151,7 @@ resource "prefect_variable" "string" {
 resource "prefect_variable" "object" {
   name  = "${var.prefix}_object"
   value = { retries = 3, regions = ["eu", "us"] }
-  tags  = ["config"]
+  tags  = ["config", "b-team"]
 }
 
 # Written by the prefecthq/prefect provider before v2.x moved value to a
