@@ -119,6 +119,27 @@ func (cloudScopePlan) PlanModifyString(_ context.Context, req planmodifier.Strin
 	}
 }
 
+// importID returns an import ID without the ",<workspace_id>" the
+// prefecthq/prefect provider's import IDs may end in: id has parts
+// comma-separated parts, and the workspace ID after them is accepted only
+// when it is empty, as a self-hosted server has no workspaces. ok is false
+// after adding an error about what (e.g. "work pool").
+func importID(id string, parts int, what string, diags *diag.Diagnostics) (string, bool) {
+	fields := strings.Split(id, ",")
+	if len(fields) != parts+1 {
+		return id, true // the resource's own parsing judges it
+	}
+	trimmed := strings.Join(fields[:parts], ",")
+	if ws := strings.TrimSpace(fields[parts]); ws != "" {
+		diags.AddError("Unable to import "+what,
+			fmt.Sprintf("The import ID %q ends in the workspace ID %q, but this provider manages a self-hosted Prefect "+
+				"server, which has no workspaces. Import with %q instead (a trailing comma with nothing after it is "+
+				"accepted too).", id, ws, trimmed))
+		return "", false
+	}
+	return trimmed, true
+}
+
 // priorState is a resource's state as written at an earlier schema version,
 // decoded from its JSON.
 type priorState struct {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
@@ -181,5 +182,30 @@ func TestCloudScopeValidator(t *testing.T) {
 				t.Errorf("detail %q does not name the fix", resp.Diagnostics[0].Detail())
 			}
 		})
+	}
+}
+
+func TestImportID(t *testing.T) {
+	tests := []struct {
+		id    string
+		parts int
+		want  string
+		err   bool
+	}{
+		{"pool", 1, "pool", false},
+		{"pool,", 1, "pool", false},
+		{"pool, ", 1, "pool", false},
+		{"pool,9b6c1c1e-0000-4000-8000-000000000000", 1, "", true},
+		{"pool,queue", 2, "pool,queue", false},
+		{"pool,queue,", 2, "pool,queue", false},
+		{"pool,queue,ws", 2, "", true},
+		{"a,b,c,d", 1, "a,b,c,d", false}, // left to the resource's own parsing
+	}
+	for _, tt := range tests {
+		var diags diag.Diagnostics
+		got, ok := importID(tt.id, tt.parts, "thing", &diags)
+		if ok == tt.err || got != tt.want || diags.HasError() != tt.err {
+			t.Errorf("importID(%q, %d) = %q, %v (%v); want %q, error %v", tt.id, tt.parts, got, ok, diags, tt.want, tt.err)
+		}
 	}
 }

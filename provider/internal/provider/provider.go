@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
@@ -28,6 +29,7 @@ var _ provider.Provider = (*PrefectProvider)(nil)
 // Environment variables read when the matching attribute is not set.
 const (
 	envBasicAuthKey = "PREFECT_BASIC_AUTH_KEY" // the prefecthq/prefect provider's name for PREFECT_API_AUTH_STRING
+	envAccountID    = "PREFECT_CLOUD_ACCOUNT_ID"
 )
 
 // PrefectProvider is the provider. Its only state is the version it reports.
@@ -44,6 +46,7 @@ type PrefectProviderModel struct {
 	BasicAuthKey  types.String `tfsdk:"basic_auth_key"`
 	CustomHeaders types.String `tfsdk:"custom_headers"`
 	CSRFEnabled   types.Bool   `tfsdk:"csrf_enabled"`
+	cloudScope
 }
 
 // New returns a constructor of the provider for providerserver.Serve.
@@ -95,6 +98,16 @@ func (p *PrefectProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 				MarkdownDescription: "Accepted for compatibility with the prefecthq/prefect provider and ignored: " +
 					"the client detects whether the server wants CSRF tokens.",
 			},
+			attrAccountID: schema.StringAttribute{
+				Optional:            true,
+				MarkdownDescription: cloudScopeDescription(attrAccountID) + " `PREFECT_CLOUD_ACCOUNT_ID` is ignored.",
+				Validators:          []validator.String{cloudScopeValidator{}},
+			},
+			attrWorkspaceID: schema.StringAttribute{
+				Optional:            true,
+				MarkdownDescription: cloudScopeDescription(attrWorkspaceID),
+				Validators:          []validator.String{cloudScopeValidator{}},
+			},
 		},
 	}
 }
@@ -104,6 +117,18 @@ func (p *PrefectProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 func (p *PrefectProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
 	var cfg PrefectProviderModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	for _, a := range []struct {
+		name  string
+		value types.String
+	}{{attrAccountID, cfg.AccountID}, {attrWorkspaceID, cfg.WorkspaceID}} {
+		if a.value.IsUnknown() {
+			resp.Diagnostics.AddAttributeError(path.Root(a.name), "Unsupported "+a.name,
+				cloudScopeProblem(path.Root(a.name), "a value known only after apply"))
+		}
+	}
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -183,6 +208,11 @@ func (p *PrefectProvider) clientConfig(cfg PrefectProviderModel) (prefect.Config
 		AuthString: pick(cfg.BasicAuthKey, prefect.EnvAuthString, envBasicAuthKey),
 		UserAgent:  "terraform-provider-prefect/" + p.version + " (pushpool)",
 		Logger:     slog.New(tflogHandler{}),
+	}
+	if v := env(envAccountID); v != "" {
+		diags.AddWarning("PREFECT_CLOUD_ACCOUNT_ID ignored",
+			"PREFECT_CLOUD_ACCOUNT_ID is set, but this provider manages a self-hosted Prefect server, which has no "+
+				"Prefect Cloud accounts; it is ignored. Unset it to silence this warning.")
 	}
 	if out.URL == "" {
 		diags.AddAttributeError(path.Root("endpoint"), "Missing Prefect API endpoint",

@@ -420,13 +420,17 @@ func (r *AutomationResource) Delete(ctx context.Context, req resource.DeleteRequ
 
 // ImportState imports an automation by ID.
 func (r *AutomationResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if _, err := uuid.Parse(req.ID); err != nil {
-		resp.Diagnostics.AddError("Unable to import automation",
-			fmt.Sprintf("%q is not an automation ID. Import with the automation's ID (a UUID), shown in the Prefect UI's "+
-				"automation page URL or by `prefect automation inspect <name>`.", req.ID))
+	id, ok := importID(req.ID, 1, "automation", &resp.Diagnostics)
+	if !ok {
 		return
 	}
-	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+	if _, err := uuid.Parse(id); err != nil {
+		resp.Diagnostics.AddError("Unable to import automation",
+			fmt.Sprintf("%q is not an automation ID. Import with the automation's ID (a UUID), shown in the Prefect UI's "+
+				"automation page URL or by `prefect automation inspect <name>`.", id))
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
 }
 
 // ValidateConfig checks what the schema cannot: one kind of trigger, and for

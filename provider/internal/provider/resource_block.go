@@ -230,24 +230,28 @@ func (r *BlockResource) Delete(ctx context.Context, req resource.DeleteRequest, 
 // state holds the block's data, so a configuration with `data` plans no
 // change; one with `data_wo` plans one update that writes it.
 func (r *BlockResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	id, ok := importID(req.ID, 1, "block", &resp.Diagnostics)
+	if !ok {
+		return
+	}
 	if !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
 	var doc prefect.BlockDocument
 	var err error
-	slug, name, byName := strings.Cut(req.ID, "/")
+	slug, name, byName := strings.Cut(id, "/")
 	switch {
-	case uuid.Validate(req.ID) == nil:
-		doc, err = r.client.ReadBlockDocument(ctx, req.ID)
+	case uuid.Validate(id) == nil:
+		doc, err = r.client.ReadBlockDocument(ctx, id)
 	case byName && slug != "" && name != "" && !strings.Contains(name, "/"):
 		doc, err = r.client.ReadBlockDocumentByName(ctx, slug, name)
 	default:
 		resp.Diagnostics.AddError("Invalid block import ID",
-			fmt.Sprintf("Got %q; want the block's ID (UUID) or <type_slug>/<name>, e.g. terraform import prefect_block.token secret/github-token", req.ID))
+			fmt.Sprintf("Got %q; want the block's ID (UUID) or <type_slug>/<name>, e.g. terraform import prefect_block.token secret/github-token", id))
 		return
 	}
 	if err != nil {
-		addAPIError(&resp.Diagnostics, "import", "block "+req.ID, err)
+		addAPIError(&resp.Diagnostics, "import", "block "+id, err)
 		return
 	}
 	saved := doc.DataWithReferences()
@@ -256,7 +260,7 @@ func (r *BlockResource) ImportState(ctx context.Context, req resource.ImportStat
 	}
 	data, err := jsonattr.Encode(saved)
 	if err != nil {
-		resp.Diagnostics.AddError("Unable to import block "+req.ID, err.Error())
+		resp.Diagnostics.AddError("Unable to import block "+id, err.Error())
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), doc.ID)...)

@@ -362,14 +362,18 @@ func (r *DeploymentResource) Delete(ctx context.Context, req resource.DeleteRequ
 
 // ImportState imports a deployment by ID or by "<flow_name>/<deployment_name>".
 func (r *DeploymentResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if _, err := uuid.Parse(req.ID); err == nil {
-		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	id, ok := importID(req.ID, 1, "deployment", &resp.Diagnostics)
+	if !ok {
 		return
 	}
-	flowName, name, ok := strings.Cut(req.ID, "/")
+	if _, err := uuid.Parse(id); err == nil {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
+		return
+	}
+	flowName, name, ok := strings.Cut(id, "/")
 	if !ok || flowName == "" || name == "" {
 		resp.Diagnostics.AddError("Unable to import deployment",
-			fmt.Sprintf("The import ID %q is neither a deployment ID (UUID) nor <flow_name>/<deployment_name>.", req.ID))
+			fmt.Sprintf("The import ID %q is neither a deployment ID (UUID) nor <flow_name>/<deployment_name>.", id))
 		return
 	}
 	if !requireClient(r.client, &resp.Diagnostics) {

@@ -284,7 +284,11 @@ func (r *DeploymentScheduleResource) Delete(ctx context.Context, req resource.De
 
 // ImportState imports a schedule by "<deployment_id>,<schedule_id>".
 func (r *DeploymentScheduleResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	depID, id, err := parseScheduleImportID(req.ID)
+	id, ok := importID(req.ID, 2, "deployment schedule", &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	depID, id, err := parseScheduleImportID(id)
 	if err != nil {
 		resp.Diagnostics.AddError("Unable to import deployment schedule", err.Error())
 		return

@@ -172,16 +172,20 @@ func (r *FlowResource) Delete(ctx context.Context, req resource.DeleteRequest, r
 
 // ImportState imports a flow by ID or by name.
 func (r *FlowResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if _, err := uuid.Parse(req.ID); err == nil {
-		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	id, ok := importID(req.ID, 1, "flow", &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	if _, err := uuid.Parse(id); err == nil {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
 		return
 	}
 	if !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
-	f, err := r.client.ReadFlowByName(ctx, req.ID)
+	f, err := r.client.ReadFlowByName(ctx, id)
 	if err != nil {
-		addAPIError(&resp.Diagnostics, "import", flowName(req.ID), err)
+		addAPIError(&resp.Diagnostics, "import", flowName(id), err)
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), f.ID)...)

@@ -202,16 +202,20 @@ func (r *GlobalConcurrencyLimitResource) Delete(ctx context.Context, req resourc
 
 // ImportState imports a limit by ID or by name.
 func (r *GlobalConcurrencyLimitResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if uuid.Validate(req.ID) == nil {
-		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	id, ok := importID(req.ID, 1, "global concurrency limit", &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	if uuid.Validate(id) == nil {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
 		return
 	}
 	if !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
-	l, err := r.client.ReadGlobalConcurrencyLimit(ctx, req.ID)
+	l, err := r.client.ReadGlobalConcurrencyLimit(ctx, id)
 	if err != nil {
-		addAPIError(&resp.Diagnostics, "import", globalLimitName(req.ID), err)
+		addAPIError(&resp.Diagnostics, "import", globalLimitName(id), err)
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), l.ID)...)

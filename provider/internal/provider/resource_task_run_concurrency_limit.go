@@ -175,16 +175,20 @@ func (r *TaskRunConcurrencyLimitResource) Delete(ctx context.Context, req resour
 
 // ImportState imports a limit by ID or by tag.
 func (r *TaskRunConcurrencyLimitResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if uuid.Validate(req.ID) == nil {
-		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	id, ok := importID(req.ID, 1, "task run concurrency limit", &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	if uuid.Validate(id) == nil {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
 		return
 	}
 	if !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
-	l, err := r.client.ReadTaskRunConcurrencyLimit(ctx, req.ID)
+	l, err := r.client.ReadTaskRunConcurrencyLimit(ctx, id)
 	if err != nil {
-		addAPIError(&resp.Diagnostics, "import", taskLimitName(req.ID), err)
+		addAPIError(&resp.Diagnostics, "import", taskLimitName(id), err)
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), l.ID)...)

@@ -168,14 +168,18 @@ func (r *VariableResource) Delete(ctx context.Context, req resource.DeleteReques
 // ImportState imports a variable by ID, by name, or by "name/<name>" as the
 // prefecthq/prefect provider accepts.
 func (r *VariableResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	if _, err := uuid.Parse(req.ID); err == nil {
-		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	id, ok := importID(req.ID, 1, "variable", &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	if _, err := uuid.Parse(id); err == nil {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
 		return
 	}
 	if !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
-	name := strings.TrimPrefix(req.ID, "name/")
+	name := strings.TrimPrefix(id, "name/")
 	v, err := r.client.ReadVariable(ctx, name)
 	if err != nil {
 		addAPIError(&resp.Diagnostics, "import", variableName(name), err)

@@ -215,7 +215,11 @@ func (r *WorkPoolResource) Delete(ctx context.Context, req resource.DeleteReques
 
 // ImportState imports a pool by name.
 func (r *WorkPoolResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	resource.ImportStatePassthroughID(ctx, path.Root("name"), req, resp)
+	id, ok := importID(req.ID, 1, "work pool", &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), id)...)
 }
 
 // UpgradeState reads the state of the prefecthq/prefect provider (schema

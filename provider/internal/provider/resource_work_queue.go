@@ -200,10 +200,14 @@ func (r *WorkQueueResource) Delete(ctx context.Context, req resource.DeleteReque
 
 // ImportState imports a queue from "<work_pool_name>,<queue_name>".
 func (r *WorkQueueResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	pool, name, ok := strings.Cut(req.ID, ",")
+	id, ok := importID(req.ID, 2, "work queue", &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	pool, name, ok := strings.Cut(id, ",")
 	if !ok || pool == "" || name == "" || strings.Contains(name, ",") {
 		resp.Diagnostics.AddError("Invalid work queue import ID",
-			fmt.Sprintf("Got %q; want <work_pool_name>,<queue_name>, e.g. terraform import prefect_work_queue.q my-pool,critical", req.ID))
+			fmt.Sprintf("Got %q; want <work_pool_name>,<queue_name>, e.g. terraform import prefect_work_queue.q my-pool,critical", id))
 		return
 	}
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("work_pool_name"), pool)...)
