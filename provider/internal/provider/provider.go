@@ -68,7 +68,14 @@ func (p *PrefectProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 		MarkdownDescription: "Manages a self-hosted Prefect 3 server's work pools, work queues, flows, deployments and their schedules, automations, variables, blocks and concurrency limits. " +
 			"Resource and attribute names are those of the prefecthq/prefect provider, so its configurations for " +
 			"self-hosted servers work unchanged. The provider shares its API client with the pushpool dispatcher: " +
-			"one place for authentication, CSRF tokens, retries and typed errors.",
+			"one place for authentication, CSRF tokens, retries and typed errors.\n\n" +
+			"**Moving from the prefecthq/prefect provider.** Point the configuration's `prefecthq/prefect` source at this " +
+			"provider and keep the state: the first plan upgrades the state that provider (v3.4) wrote and shows no " +
+			"changes (the next apply, even one with nothing to do, stores the upgraded state; `terraform show -json` " +
+			"needs that). `account_id` and `workspace_id` are accepted on the provider, every resource and every data source " +
+			"as long as they are unset (a self-hosted server has no accounts or workspaces), and import IDs may end in " +
+			"the `,<workspace_id>` of that provider when it is empty. Its `global_concurrency_limit_id` of " +
+			"`prefect_deployment` is not carried over: the link stays on the server.",
 		Attributes: map[string]schema.Attribute{
 			"endpoint": schema.StringAttribute{
 				Optional: true,
