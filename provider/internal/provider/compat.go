@@ -149,8 +149,6 @@ type priorState struct {
 	// state: its states have account_id and workspace_id, which this
 	// provider's states before they were added did not have.
 	upstream bool
-	// version is the schema version the state was written at.
-	version int64
 }
 
 // emptyToNull sets each named string attribute that is "" to null. The
@@ -210,7 +208,7 @@ func upgradeState(ctx context.Context, typeName string, version int64, fix func(
 	}
 	dec := json.NewDecoder(bytes.NewReader(req.RawState.JSON))
 	dec.UseNumber()
-	prior := priorState{version: version}
+	var prior priorState
 	if err := dec.Decode(&prior.attrs); err != nil || prior.attrs == nil {
 		fail(fmt.Sprintf("Its attributes are not a JSON object: %v.", err))
 		return
