@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -206,6 +207,17 @@ func TestImportID(t *testing.T) {
 		got, ok := importID(tt.id, tt.parts, "thing", &diags)
 		if ok == tt.err || got != tt.want || diags.HasError() != tt.err {
 			t.Errorf("importID(%q, %d) = %q, %v (%v); want %q, error %v", tt.id, tt.parts, got, ok, diags, tt.want, tt.err)
+		}
+	}
+}
+
+func TestCloudScopePlan(t *testing.T) {
+	for _, v := range []types.String{types.StringNull(), types.StringUnknown()} {
+		var resp planmodifier.StringResponse
+		cloudScopePlan{}.PlanModifyString(context.Background(),
+			planmodifier.StringRequest{Path: path.Root(attrWorkspaceID), ConfigValue: v}, &resp)
+		if resp.Diagnostics.HasError() != v.IsUnknown() {
+			t.Errorf("config %v: diagnostics %v", v, resp.Diagnostics)
 		}
 	}
 }
