@@ -28,11 +28,13 @@ demo: venv ## run scheduled flows end to end on a local Prefect server
 	@$(GO) build -o bin/pushpool ./functions/pushpool
 	@PUSHPOOL_VENV="$(VENV)" $(GO) run ./internal/tools/demo -pushpool bin/pushpool
 
-bench: venv ## benchmarks against a real Prefect server; writes bench/results.txt
-	@set -o pipefail; export PUSHPOOL_VENV="$(VENV)"; \
-	  { $(GO) test -run '^$$' -bench . -benchtime=3x -timeout 30m ./dispatch/ && \
+bench: venv ## pushpool vs Prefect's ECS worker on PostgreSQL, then the go test benchmarks on SQLite (about 15 minutes); writes bench/results.txt
+	@set -o pipefail; export PUSHPOOL_VENV="$(VENV)"; pg=$$(mktemp); trap 'rm -f "$$pg"' EXIT; \
+	  $(GO) build -o bin/pushpool ./functions/pushpool && \
+	  $(GO) run ./internal/tools/pgbench -pushpool bin/pushpool -o "$$pg" $(PGBENCHFLAGS) && \
+	  { $(GO) test -run '^$$' -bench '^BenchmarkDispatch$$' -benchtime=3x -timeout 30m ./dispatch/ && \
 	    $(GO) test -run '^$$' -bench . -benchtime=50x -timeout 10m ./dispatch/backend/ecs/ && \
-	    $(GO) test -run '^$$' -bench . -benchtime=4x -timeout 15m ./functions/lambda/; } | $(GO) run ./internal/tools/benchreport -o bench/results.txt
+	    $(GO) test -run '^$$' -bench . -benchtime=4x -timeout 15m ./functions/lambda/; } | $(GO) run ./internal/tools/benchreport -pg "$$pg" -o bench/results.txt
 
 chaos: venv ## the full chaos test: 1,000 runs, 8 dispatchers, 12% faults, random SIGKILLs, on PostgreSQL (about 10 minutes)
 	@PUSHPOOL_VENV="$(VENV)" $(GO) run ./internal/tools/chaos $(CHAOSFLAGS)

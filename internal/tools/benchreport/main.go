@@ -1,8 +1,10 @@
 // Command benchreport reads `go test -bench` output on standard input,
-// echoes it, and writes a results file: when and where the figures were
-// measured, every benchmark's metrics, and the ratios between variants that
-// ran side by side in the same run (absolute figures depend on the machine
-// and on the Prefect server's SQLite database; ratios travel better).
+// echoes it, and writes a results file: the PostgreSQL side-by-side report
+// of internal/tools/pgbench when -pg names one, then when and where the
+// go test figures were measured, every benchmark's metrics, and the ratios
+// between variants that ran side by side in the same run (absolute figures
+// depend on the machine and on the Prefect server's SQLite database;
+// ratios travel better). It prints the file it wrote at the end.
 package main
 
 import (
@@ -23,8 +25,18 @@ import (
 
 func main() {
 	out := flag.String("o", "bench/results.txt", "results file to write")
+	pg := flag.String("pg", "", "report of internal/tools/pgbench to put first in the results file")
 	flag.Parse()
-	if err := run(os.Stdin, os.Stdout, *out); err != nil {
+	var first []byte
+	if *pg != "" {
+		data, err := os.ReadFile(*pg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchreport: the PostgreSQL report:", err)
+			os.Exit(1)
+		}
+		first = data
+	}
+	if err := run(os.Stdin, os.Stdout, *out, first); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
@@ -51,15 +63,16 @@ func ratios() []ratio {
 		{"throughput, 4 concurrent submissions vs 1", "runs/s", "BenchmarkDispatch/submissions=4", "BenchmarkDispatch/submissions=1"},
 		{"throughput, 16 concurrent submissions vs 1", "runs/s", "BenchmarkDispatch/submissions=16", "BenchmarkDispatch/submissions=1"},
 		{"server retries per run, 16 concurrent vs 1", "retries/run", "BenchmarkDispatch/submissions=16", "BenchmarkDispatch/submissions=1"},
-		{"median due-to-submit delay, 2s scheduler tick vs serve's timers", "p50-delay-ms", "BenchmarkDueToSubmit/tick=2s", "BenchmarkDueToSubmit/serve-timers"},
-		{"worst due-to-submit delay, 2s scheduler tick vs serve's timers", "max-delay-ms", "BenchmarkDueToSubmit/tick=2s", "BenchmarkDueToSubmit/serve-timers"},
 		{"ECS AWS calls per submission, new dispatcher each time vs one warm dispatcher", "aws-calls/submit", "BenchmarkSubmit/cold", "BenchmarkSubmit/warm"},
 		{"ECS submissions per second on moto, warm vs new dispatcher each time", "submits/s", "BenchmarkSubmit/warm", "BenchmarkSubmit/cold"},
 		{"Lateness of a run due between 10 s ticks (Lambda handler, moto SQS), ticks only vs delayed SQS wake-up", "late-ms", "BenchmarkDueToClaim/ticks-only", "BenchmarkDueToClaim/wake-up"},
 	}
 }
 
-func run(in io.Reader, echo io.Writer, path string) error {
+// run echoes in, parses its benchmark lines and writes path: first (a
+// pgbench report, may be empty), then the go test table; then it prints
+// what it wrote.
+func run(in io.Reader, echo io.Writer, path string, first []byte) error {
 	var (
 		results []result
 		env     []string
@@ -95,18 +108,21 @@ func run(in io.Reader, echo io.Writer, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	var b strings.Builder
+	if len(first) > 0 {
+		b.Write(first)
+		if !strings.HasSuffix(string(first), "\n") {
+			b.WriteString("\n")
+		}
+		b.WriteString("\n" + strings.Repeat("-", 78) + "\n\n")
+	}
+	if err := write(&b, results, env); err != nil {
 		return err
 	}
-	if err := write(f, results, env); err != nil {
-		f.Close()
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintf(echo, "\nwrote %s\n", path)
+	fmt.Fprintf(echo, "\n%s\nwrote %s\n", b.String(), path)
 	return nil
 }
 
@@ -134,9 +150,9 @@ func parse(line string) (result, bool) {
 }
 
 func write(w io.Writer, results []result, env []string) error {
-	fmt.Fprintf(w, "pushpool benchmarks, %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "pushpool go test benchmarks (SQLite), %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "%s, %d CPUs; %s\n", runtime.Version(), runtime.NumCPU(), strings.Join(env, "; "))
-	fmt.Fprintln(w, "BenchmarkDispatch and BenchmarkDueToSubmit: against a real Prefect server (SQLite) with a no-op backend. BenchmarkSubmit: the ECS backend against moto (registrations/submit counts task definition revisions registered; the content-hash tag makes it 0 after the first). BenchmarkDueToClaim: the Lambda handler on moto (ECS, SQS) with 1 s lookahead; late-ms is the mean due → claim time. Produced by `make bench`.")
+	fmt.Fprintln(w, "BenchmarkDispatch: against a real Prefect server (SQLite) with a no-op backend (make bench no longer runs BenchmarkDueToSubmit: the PostgreSQL lateness table measures the real processes). BenchmarkSubmit: the ECS backend against moto (registrations/submit counts task definition revisions registered; the content-hash tag makes it 0 after the first). BenchmarkDueToClaim: the Lambda handler on moto (ECS, SQS) with 1 s lookahead; late-ms is the mean due → claim time. Produced by `make bench`.")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, r := range results {
