@@ -40,6 +40,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/pushpool/pushpool/dispatch"
+	"golang.org/x/sync/singleflight"
 )
 
 // Config configures a Backend. The zero value uses the default AWS
@@ -158,6 +159,11 @@ type Backend struct {
 	subnets   map[subnetKey]subnetEntry       // VPC -> its subnets
 	attempts  map[attemptKey]*attemptMemory   // attempts this Backend started or tried
 	regional  map[string]ecsAPI               // the backend's own ECS clients by region
+
+	// lookups lets concurrent Starts that miss the same remembered revision
+	// or subnets share one lookup, instead of a burst of runs each sending
+	// its own before the first answer is remembered.
+	lookups singleflight.Group
 }
 
 var _ dispatch.Backend = (*Backend)(nil)

@@ -3,11 +3,13 @@ package ecs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/smithy-go"
+	"golang.org/x/sync/singleflight"
 )
 
 // What a Backend remembers between Starts to save AWS calls. Each entry is
@@ -156,7 +158,9 @@ func (c *cachedSubnets) subnets(ctx context.Context, vpcID string) ([]string, er
 			return slices.Clone(e.ids), nil
 		}
 	}
-	ids, err := (&vpcSubnets{api: c.ec2()}).subnets(ctx, vpcID)
+	ids, err := shared(ctx, &b.lookups, fmt.Sprintf("subnets/%v", k), func(ctx context.Context) ([]string, error) {
+		return (&vpcSubnets{api: c.ec2()}).subnets(ctx, vpcID)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -283,4 +287,20 @@ func staleTaskDefinition(err error) bool {
 		}
 	}
 	return false
+}
+
+// shared runs lookup once for all concurrent callers with the same key
+// (see Backend.lookups); a caller whose ctx ends stops waiting. The lookup
+// runs with the first caller's context, detached from its cancellation so
+// that one caller giving up does not fail the others.
+func shared[T any](ctx context.Context, g *singleflight.Group, key string, lookup func(context.Context) (T, error)) (T, error) {
+	ch := g.DoChan(key, func() (any, error) { return lookup(context.WithoutCancel(ctx)) })
+	select {
+	case r := <-ch:
+		v, _ := r.Val.(T)
+		return v, r.Err
+	case <-ctx.Done():
+		var zero T
+		return zero, context.Cause(ctx)
+	}
 }

@@ -395,10 +395,18 @@ func (b *Backend) taskDefinition(ctx context.Context, t target, flowRunID string
 	if arn := b.knownRevision(k); arn != "" {
 		return revision{arn: arn, remembered: true, key: k}, nil
 	}
-	arn, ok, err := b.findRevision(ctx, t.api, flowRunID, family, k.hash, t.c.matchLatest)
+	type found struct {
+		arn string
+		ok  bool
+	}
+	f, err := shared(ctx, &b.lookups, fmt.Sprintf("revision/%v/%t", k, t.c.matchLatest), func(ctx context.Context) (found, error) {
+		arn, ok, err := b.findRevision(ctx, t.api, flowRunID, family, k.hash, t.c.matchLatest)
+		return found{arn, ok}, err
+	})
 	if err != nil {
 		return revision{}, err
 	}
+	arn, ok := f.arn, f.ok
 	if ok {
 		b.remember(k, arn)
 		b.log.DebugContext(ctx, "reusing task definition", slog.String("flow_run_id", flowRunID), slog.String("task_definition", arn))

@@ -455,3 +455,33 @@ func TestMotoServer_runTaskClientToken(t *testing.T) {
 		t.Errorf("RunTask with the token in another cluster = %q, %v; want a new task", arn, err)
 	}
 }
+
+// TestBackend_Start_coldBurstSharesLookups: a new Backend starting a burst
+// of runs of one deployment at once looks up the revision and the subnets
+// once for all of them, not once per run that missed its memory.
+func TestBackend_Start_coldBurstSharesLookups(t *testing.T) {
+	t.Parallel()
+	cluster := createCluster(t)
+	vars := map[string]any{"cluster": cluster, "family": "burst-" + cluster}
+	counter := &countingClient{}
+	if _, err := newCountingBackend(t, counter).Start(t.Context(), newJob(t, vars)); err != nil { // registers the revision
+		t.Fatal(err)
+	}
+	counter.reset()
+	b := newCountingBackend(t, counter)
+	const n = 12
+	var wg sync.WaitGroup
+	for range n {
+		job := newJob(t, vars)
+		wg.Go(func() {
+			if _, err := b.Start(t.Context(), job); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got := counter.counts()
+	if got["RunTask"] != n || got["DescribeTaskDefinition"] > 1 || got["ListTaskDefinitions"] > 1 || got["DescribeVpcs"] > 1 || got["DescribeSubnets"] > 1 {
+		t.Errorf("%d concurrent cold Starts made the AWS calls %v, want %d RunTask and each lookup at most once", n, got, n)
+	}
+}
