@@ -382,7 +382,7 @@ func TestReconciler_RunOnce_runningRunsInTurns(t *testing.T) {
 // lease period; when it stops (dies), another takes it after the period.
 func TestReconciler_RunLeased_oneReconcilerPerLease(t *testing.T) {
 	t.Parallel()
-	const n, reconcilers, period = 120, 4, 3 * time.Second
+	const n, reconcilers, period = 120, 4, 8 * time.Second // longer than a burst of SQLite 503 retries on a loaded machine
 	api := testAPI(t)
 	pool := newRunningPool(t, api, n)
 	hs := make([]*reconcileHarness, reconcilers)

@@ -73,20 +73,31 @@ func (b *Backend) Status(ctx context.Context, infrastructureID string) (dispatch
 
 // describe returns the task, or found=false when ECS does not know it.
 func (b *Backend) describe(ctx context.Context, id TaskID) (types.Task, bool, error) {
-	out, err := b.ownECS(id.Region).DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(id.Cluster), Tasks: []string{id.TaskARN}})
+	tasks, err := b.describeTasks(ctx, id.Region, id.Cluster, []string{id.TaskARN})
+	if err != nil {
+		return types.Task{}, false, fmt.Errorf("describe ECS task %s in cluster %s: %w", id.TaskARN, id.Cluster, err)
+	}
+	t, ok := tasks[taskKey(id.TaskARN)]
+	return t, ok, nil
+}
+
+// describeTasks describes up to describeBatch tasks of a cluster, by task
+// id (taskKey); tasks ECS does not know, or whose cluster is gone, are
+// missing from the answer.
+func (b *Backend) describeTasks(ctx context.Context, region, cluster string, arns []string) (map[string]types.Task, error) {
+	resp, err := b.ownECS(region).DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: arns})
 	if err != nil {
 		var api smithy.APIError
 		if errors.As(err, &api) && api.ErrorCode() == "ClusterNotFoundException" {
-			return types.Task{}, false, nil
+			return nil, nil
 		}
-		return types.Task{}, false, fmt.Errorf("describe ECS task %s in cluster %s: %w", id.TaskARN, id.Cluster, classify(err, "", apiCall{action: "ecs:DescribeTasks", object: "cluster " + id.Cluster, cluster: id.Cluster}))
+		return nil, classify(err, "", apiCall{action: "ecs:DescribeTasks", object: "cluster " + cluster, cluster: cluster})
 	}
-	for _, t := range out.Tasks {
-		if aws.ToString(t.TaskArn) == id.TaskARN {
-			return t, true, nil
-		}
+	found := make(map[string]types.Task, len(resp.Tasks))
+	for _, t := range resp.Tasks {
+		found[taskKey(aws.ToString(t.TaskArn))] = t
 	}
-	return types.Task{}, false, nil
+	return found, nil
 }
 
 // taskStatus maps an ECS task to a dispatch.Status, with the attempt its

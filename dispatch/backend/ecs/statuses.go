@@ -3,15 +3,9 @@ package ecs
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/pushpool/pushpool/dispatch"
 )
@@ -83,18 +77,9 @@ func groupByCluster(ids []string) []*clusterTasks {
 // statuses in out; tasks ECS does not know, or whose cluster is gone, are
 // StateNotFound.
 func (b *Backend) describeChunk(ctx context.Context, g *clusterTasks, arns []string, out map[string]dispatch.Status) error {
-	resp, err := b.ownECS(g.region).DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(g.cluster), Tasks: arns})
-	var api smithy.APIError
-	switch {
-	case errors.As(err, &api) && api.ErrorCode() == "ClusterNotFoundException":
-		resp = &ecs.DescribeTasksOutput{}
-	case err != nil:
-		return fmt.Errorf("describe %d ECS tasks in cluster %s: %w", len(arns), g.cluster,
-			classify(err, "", apiCall{action: "ecs:DescribeTasks", object: "cluster " + g.cluster, cluster: g.cluster}))
-	}
-	found := make(map[string]types.Task, len(resp.Tasks))
-	for _, t := range resp.Tasks {
-		found[taskKey(aws.ToString(t.TaskArn))] = t
+	found, err := b.describeTasks(ctx, g.region, g.cluster, arns)
+	if err != nil {
+		return fmt.Errorf("describe %d ECS tasks in cluster %s: %w", len(arns), g.cluster, err)
 	}
 	for _, arn := range arns {
 		st := dispatch.Status{State: dispatch.StateNotFound, Reason: fmt.Sprintf("ECS no longer knows task %s in cluster %s", arn, g.cluster)}
