@@ -119,7 +119,6 @@ func (c *ReconcileConfig) fillDefaults(d Config) {
 type Reconciler struct {
 	d   *Dispatcher
 	cfg ReconcileConfig
-	log *slog.Logger
 
 	mu       sync.Mutex
 	cursors  map[string]time.Time  // pool -> where the rotation over RUNNING runs goes on
@@ -144,7 +143,7 @@ func NewReconciler(d *Dispatcher, cfg ReconcileConfig) (*Reconciler, error) {
 	if life := claimLifetime(d.cfg); cfg.ClaimTimeout <= life {
 		return nil, fmt.Errorf("reconcile config: ClaimTimeout (%s) must exceed the longest a dispatcher takes from claim to record (%s: RecordTimeout to claim, SubmitTimeout to start, RecordTimeout to record), or live claims would be taken for abandoned ones", cfg.ClaimTimeout, life)
 	}
-	return &Reconciler{d: d, cfg: cfg, log: quietOnShutdown(d.log),
+	return &Reconciler{d: d, cfg: cfg,
 		cursors: map[string]time.Time{}, leases: map[string]leaseState{}}, nil
 }
 
@@ -299,7 +298,7 @@ func (r *Reconciler) RunOnce(ctx context.Context, pool string) (ReconcileResult,
 		n, err := sw.Sweep(ctx)
 		res.Swept = n
 		if err != nil {
-			r.log.WarnContext(ctx, "could not remove the resources of finished jobs; will retry next pass", slog.String("work_pool", pool), slog.String("error", err.Error()))
+			r.d.log.WarnContext(ctx, "could not remove the resources of finished jobs; will retry next pass", slog.String("work_pool", pool), slog.String("error", err.Error()))
 		}
 	}
 	return res, nil

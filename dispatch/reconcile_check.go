@@ -16,7 +16,7 @@ import (
 // check decides about one run; acted is false when nothing needed doing.
 func (rp *reconcilePass) check(ctx context.Context, run prefect.FlowRun) (RunCheck, bool) {
 	r := rp.r
-	log := r.log.With(slog.String("flow_run_id", run.ID), slog.String("work_pool", rp.pool))
+	log := r.d.log.With(slog.String("flow_run_id", run.ID), slog.String("work_pool", rp.pool))
 	rl := newRunLog(r.d.api, run.ID, log)
 	defer rl.flush(context.WithoutCancel(ctx))
 	if run.State == nil {
@@ -161,20 +161,9 @@ func (rp *reconcilePass) job(ctx context.Context, run prefect.FlowRun, a Attempt
 		return Job{}, rp.err
 	}
 	p := rp.p
-	var dep *prefect.Deployment
-	if run.DeploymentID != nil {
-		l := p.deployment(ctx, *run.DeploymentID)
-		switch {
-		case l.missing:
-			return Job{}, fmt.Errorf("deployment %s of flow run %s no longer exists", *run.DeploymentID, run.ID)
-		case l.err != nil:
-			return Job{}, fmt.Errorf("read deployment %s of flow run %s: %w", *run.DeploymentID, run.ID, l.err)
-		}
-		dep = &l.dep
-	}
-	flow, err := p.flow(ctx, run.FlowID)
+	dep, flow, err := p.sources(ctx, run)
 	if err != nil {
-		return Job{}, fmt.Errorf("read flow %s of flow run %s: %w", run.FlowID, run.ID, err)
+		return Job{}, err
 	}
 	job, err := p.render(ctx, run, flow, dep, nil)
 	if err != nil {

@@ -42,7 +42,7 @@ func (r *Reconciler) readHeartbeats(ctx context.Context, pool string, now time.T
 	}
 	book.last, book.err = r.heartbeatsOf(ctx, running)
 	if book.err != nil && ctx.Err() == nil {
-		r.log.WarnContext(ctx, "could not read the heartbeats of the pool's running flow runs; runs judged by them wait for the next pass",
+		r.d.log.WarnContext(ctx, "could not read the heartbeats of the pool's running flow runs; runs judged by them wait for the next pass",
 			slog.String("work_pool", pool), slog.Int("runs", len(running)), slog.String("error", book.err.Error()))
 	}
 	return book

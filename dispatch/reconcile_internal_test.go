@@ -44,7 +44,7 @@ func TestQuietOnShutdown(t *testing.T) {
 
 func TestReconciler_throttleBackoff(t *testing.T) {
 	const base, ceiling = time.Second, 5 * time.Second
-	r := &Reconciler{cfg: ReconcileConfig{ThrottleBackoff: base, MaxThrottleBackoff: ceiling}, log: slog.New(slog.DiscardHandler)}
+	r := &Reconciler{cfg: ReconcileConfig{ThrottleBackoff: base, MaxThrottleBackoff: ceiling}, d: &Dispatcher{log: slog.New(slog.DiscardHandler)}}
 	throttled := errors.New("ThrottlingException")
 	for i, want := range []time.Duration{base, 2 * base, 4 * base, ceiling, ceiling} {
 		book := &statusBook{}

@@ -114,7 +114,7 @@ func (r *Reconciler) increment(ctx context.Context, pool, name string) (bool, er
 		return false, nil
 	}
 	r.leases[pool] = leaseState{taken: at}
-	r.log.DebugContext(ctx, "took the reconcile lease", slog.String("work_pool", pool), slog.Duration("period", r.cfg.LeasePeriod))
+	r.d.log.DebugContext(ctx, "took the reconcile lease", slog.String("work_pool", pool), slog.Duration("period", r.cfg.LeasePeriod))
 	return true, nil
 }
 
@@ -154,7 +154,7 @@ func (r *Reconciler) restoreDecay(ctx context.Context, name string) error {
 	if err := r.d.api.UpdateGlobalConcurrencyLimit(ctx, name, prefect.GlobalConcurrencyLimitUpdate{SlotDecayPerSecond: &decay}); err != nil {
 		return fmt.Errorf("restore the slot decay of reconcile lease %q: %w", name, err)
 	}
-	r.log.WarnContext(ctx, "the reconcile lease had no slot decay, so a dead holder would have kept it forever; its decay was restored", slog.String("lease", name))
+	r.d.log.WarnContext(ctx, "the reconcile lease had no slot decay, so a dead holder would have kept it forever; its decay was restored", slog.String("lease", name))
 	return nil
 }
 

@@ -46,7 +46,7 @@ func (r *Reconciler) Observe(ctx context.Context, ev InfraEvent) (c RunCheck, ac
 		return RunCheck{}, false, nil
 	}
 	rp := r.newPass(deref(run.WorkPoolName))
-	log := r.log.With(slog.String("flow_run_id", run.ID), slog.String("infrastructure_id", ev.InfrastructureID))
+	log := r.d.log.With(slog.String("flow_run_id", run.ID), slog.String("infrastructure_id", ev.InfrastructureID))
 	rl := newRunLog(r.d.api, run.ID, log)
 	defer rl.flush(context.WithoutCancel(ctx))
 	recorded := deref(run.InfrastructurePID)

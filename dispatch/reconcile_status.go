@@ -67,7 +67,7 @@ func (r *Reconciler) readStatuses(ctx context.Context, pool string, runs []prefe
 	book := &statusBook{}
 	if wait := r.throttleWait(); wait > 0 {
 		book.halted.Store(true)
-		r.log.DebugContext(ctx, "backing off from throttling: no infrastructure status is read this pass", slog.String("work_pool", pool), slog.Duration("remaining", wait))
+		r.d.log.DebugContext(ctx, "backing off from throttling: no infrastructure status is read this pass", slog.String("work_pool", pool), slog.Duration("remaining", wait))
 		return book
 	}
 	sr, ok := r.d.backend.(StatusReader)
@@ -90,7 +90,7 @@ func (r *Reconciler) readStatuses(ctx context.Context, pool string, runs []prefe
 				book.failed[id] = err
 			}
 		}
-		r.log.WarnContext(ctx, "could not read the infrastructure status of the pool's runs; will retry next pass",
+		r.d.log.WarnContext(ctx, "could not read the infrastructure status of the pool's runs; will retry next pass",
 			slog.String("work_pool", pool), slog.Int("runs", len(book.failed)), slog.String("error", err.Error()))
 	}
 	return book
@@ -122,7 +122,7 @@ func (r *Reconciler) throttled(ctx context.Context, pool string, book *statusBoo
 		wait = min(wait, r.cfg.MaxThrottleBackoff)
 		r.throttle.until = time.Now().Add(wait)
 		r.mu.Unlock()
-		r.log.WarnContext(ctx, "the platform throttled infrastructure status reads: this pass reads no more, its unread runs wait for a later pass",
+		r.d.log.WarnContext(ctx, "the platform throttled infrastructure status reads: this pass reads no more, its unread runs wait for a later pass",
 			slog.String("work_pool", pool), slog.Duration("backoff", wait), slog.String("error", err.Error()))
 	})
 }

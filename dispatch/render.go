@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -37,20 +38,12 @@ func (d *Dispatcher) Render(ctx context.Context, flowRunID string) (Job, error) 
 		return Job{}, fmt.Errorf("read work pool %q of flow run %s: %w", *run.WorkPoolName, flowRunID, err)
 	}
 	p := newPass(d, pool)
-	var dep *prefect.Deployment
-	if run.DeploymentID != nil {
-		l := p.deployment(ctx, *run.DeploymentID)
-		switch {
-		case l.missing:
-			return Job{}, fmt.Errorf("deployment %s of flow run %s was deleted; a dispatch pass would cancel the run", *run.DeploymentID, flowRunID)
-		case l.err != nil:
-			return Job{}, fmt.Errorf("read deployment %s of flow run %s: %w", *run.DeploymentID, flowRunID, l.err)
-		}
-		dep = &l.dep
+	dep, flow, err := p.sources(ctx, run)
+	if errors.Is(err, errDeploymentDeleted) {
+		return Job{}, fmt.Errorf("%w; a dispatch pass would cancel the run", err)
 	}
-	flow, err := p.flow(ctx, run.FlowID)
 	if err != nil {
-		return Job{}, fmt.Errorf("read flow %s of flow run %s: %w", run.FlowID, flowRunID, err)
+		return Job{}, err
 	}
 	secrets := &secretSet{}
 	for _, k := range []string{"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"} {

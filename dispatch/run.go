@@ -65,25 +65,29 @@ func (p *pass) runLog(flowRunID string, log *slog.Logger) *runLog {
 	return rl
 }
 
-type deploymentLookup struct {
-	dep     prefect.Deployment
-	missing bool
-	err     error
-}
+// errDeploymentDeleted marks a run whose deployment no longer exists.
+var errDeploymentDeleted = errors.New("the deployment no longer exists")
 
-func (p *pass) deployment(ctx context.Context, id string) deploymentLookup {
-	dep, err := p.reads.ReadDeployment(ctx, id)
-	switch {
-	case prefect.IsNotFound(err):
-		return deploymentLookup{missing: true}
-	case err != nil:
-		return deploymentLookup{err: err}
+// sources reads what a run's job is rendered from: its deployment (nil for
+// a run without one) and its flow, each at most once per pass. A deleted
+// deployment is an error wrapping errDeploymentDeleted.
+func (p *pass) sources(ctx context.Context, run prefect.FlowRun) (*prefect.Deployment, prefect.Flow, error) {
+	var dep *prefect.Deployment
+	if run.DeploymentID != nil {
+		d, err := p.reads.ReadDeployment(ctx, *run.DeploymentID)
+		switch {
+		case prefect.IsNotFound(err):
+			return nil, prefect.Flow{}, fmt.Errorf("deployment %s of flow run %s: %w", *run.DeploymentID, run.ID, errDeploymentDeleted)
+		case err != nil:
+			return nil, prefect.Flow{}, fmt.Errorf("read deployment %s of flow run %s: %w", *run.DeploymentID, run.ID, err)
+		}
+		dep = &d
 	}
-	return deploymentLookup{dep: dep}
-}
-
-func (p *pass) flow(ctx context.Context, id string) (prefect.Flow, error) {
-	return p.reads.ReadFlow(ctx, id)
+	flow, err := p.reads.ReadFlow(ctx, run.FlowID)
+	if err != nil {
+		return nil, prefect.Flow{}, fmt.Errorf("read flow %s of flow run %s: %w", run.FlowID, run.ID, err)
+	}
+	return dep, flow, nil
 }
 
 // handle takes one due run from claim to recorded submission.
@@ -99,27 +103,17 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 		rl.flush(fctx)
 	}()
 
-	var dep *prefect.Deployment
-	if run.DeploymentID != nil {
-		l := p.deployment(ctx, *run.DeploymentID)
-		switch {
-		case l.missing:
-			return p.cancelOrphan(ctx, run, res, rl)
-		case l.err != nil:
-			res.Outcome, res.Err = failedBeforeClaim(ctx), fmt.Errorf("read deployment %s of flow run %s: %w", *run.DeploymentID, run.ID, l.err)
-			log.WarnContext(ctx, "cannot read the run's deployment; will retry next pass", slog.String("error", l.err.Error()))
-			return res
-		case l.dep.Paused:
-			res.Outcome = Deferred
-			log.DebugContext(ctx, "deployment is paused; run left scheduled", slog.String("deployment_id", l.dep.ID))
-			return res
-		}
-		dep = &l.dep
-	}
-	flow, err := p.flow(ctx, run.FlowID)
-	if err != nil {
-		res.Outcome, res.Err = failedBeforeClaim(ctx), fmt.Errorf("read flow %s of flow run %s: %w", run.FlowID, run.ID, err)
-		log.WarnContext(ctx, "cannot read the run's flow; will retry next pass", slog.String("error", err.Error()))
+	dep, flow, err := p.sources(ctx, run)
+	switch {
+	case errors.Is(err, errDeploymentDeleted):
+		return p.cancelOrphan(ctx, run, res, rl)
+	case err != nil:
+		res.Outcome, res.Err = failedBeforeClaim(ctx), err
+		log.WarnContext(ctx, "cannot read the run's deployment or flow; will retry next pass", slog.String("error", err.Error()))
+		return res
+	case dep != nil && dep.Paused:
+		res.Outcome = Deferred
+		log.DebugContext(ctx, "deployment is paused; run left scheduled", slog.String("deployment_id", dep.ID))
 		return res
 	}
 

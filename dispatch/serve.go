@@ -115,7 +115,7 @@ func (d *Dispatcher) dispatchLoop(ctx context.Context, pool string, cfg ServeCon
 // a wait of interval, shorter for the lease's holder and longer for the
 // others and while the platform throttles (nextLeased).
 func (r *Reconciler) serve(ctx context.Context, pool string, interval time.Duration, onResult func(ReconcileResult)) {
-	log := r.log.With(slog.String("work_pool", pool))
+	log := r.d.log.With(slog.String("work_pool", pool))
 	for ctx.Err() == nil {
 		res, ran, err := r.RunLeased(ctx, pool)
 		switch {
