@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/pushpool/pushpool/internal/lambdaruntime"
 )
 
 // launch is what a contender is started with: its pool, and Prefect and
@@ -92,13 +94,13 @@ func serveContender() contender {
 // does.
 func lambdaContender(invocationTimeout time.Duration) contender {
 	return contender{name: "Lambda tick handler", start: func(ctx context.Context, s *stack, l launch) (*session, error) {
-		rt, err := startRuntimeAPI(ctx, s.log)
+		rt, err := lambdaruntime.Start(ctx, s.log)
 		if err != nil {
 			return nil, err
 		}
 		env := awsEnv(l.awsURL)
 		for k, v := range map[string]string{
-			"AWS_LAMBDA_RUNTIME_API":          rt.addr,
+			"AWS_LAMBDA_RUNTIME_API":          rt.Addr(),
 			"_HANDLER":                        "bootstrap",
 			"AWS_LAMBDA_FUNCTION_NAME":        "pushpool",
 			"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
@@ -114,23 +116,23 @@ func lambdaContender(invocationTimeout time.Duration) contender {
 		}
 		p, err := startProcess("the Lambda bootstrap", s.bootstrap, nil, clientEnv(env), s.dir, filepath.Join(s.dir, "lambda-"+l.label+".log"))
 		if err != nil {
-			rt.close()
+			rt.Close()
 			return nil, err
 		}
 		var ticks []time.Duration
 		return &session{
 			proc:  p,
-			close: rt.close,
+			close: rt.Close,
 			drive: func(ctx context.Context, done func(context.Context) (bool, error)) error {
 				for i := 1; ; i++ {
 					began := time.Now()
-					reply, err := rt.invoke(ctx, fmt.Sprintf("pgbench-tick-%04d", i), s.tickEvent, invocationTimeout, p.done)
+					reply, err := rt.Invoke(ctx, fmt.Sprintf("pgbench-tick-%04d", i), s.tickEvent, invocationTimeout, p.done)
 					if err != nil {
 						return fmt.Errorf("tick %d: %w\n--- last lines of the bootstrap's log ---\n%s", i, err, p.logTail(20))
 					}
 					ticks = append(ticks, time.Since(began))
-					if reply.status != "response" {
-						return fmt.Errorf("tick %d: the function answered %s: %s", i, reply.status, reply.payload)
+					if reply.Status != "response" {
+						return fmt.Errorf("tick %d: the function answered %s: %s", i, reply.Status, reply.Payload)
 					}
 					ok, err := done(ctx)
 					if err != nil || ok {
