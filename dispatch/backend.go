@@ -214,3 +214,16 @@ var ErrRetryable = errors.New("retryable")
 // where it runs (a process on another host, a task in another account).
 // The reconciler leaves such runs to a dispatcher that can.
 var ErrForeign = errors.New("infrastructure not observable from here")
+
+// Sleep waits d, or until ctx ends (its cause is returned), for backends
+// that wait between tries.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}

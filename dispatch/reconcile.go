@@ -218,18 +218,6 @@ func (r ReconcileResult) Count(a Action) int {
 // recoveryJitter bounds the random wait before a recovery's lock.
 const recoveryJitter = 2 * time.Second
 
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
-}
-
 // claimLifetime is the longest a dispatcher may take from proposing a claim
 // to recording its outcome.
 func claimLifetime(d Config) time.Duration { return 2*d.RecordTimeout + d.SubmitTimeout }

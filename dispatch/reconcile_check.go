@@ -214,7 +214,7 @@ func (rp *reconcilePass) recoverClaim(ctx context.Context, run prefect.FlowRun, 
 	// Dispatchers that judge the same claim at once are spread out by a
 	// random wait, so the first one's lock is usually in place before the
 	// others propose theirs (and they are aborted); the run is re-read after it.
-	if err := sleepCtx(ctx, rand.N(recoveryJitter)); err != nil {
+	if err := Sleep(ctx, rand.N(recoveryJitter)); err != nil {
 		return RunCheck{}, false
 	}
 	if c, acted, ok := rp.unchanged(ctx, run); !ok {

@@ -106,7 +106,7 @@ func (d *Dispatcher) dispatchLoop(ctx context.Context, pool string, cfg ServeCon
 		}
 		if wait > 0 {
 			log.DebugContext(ctx, "waiting for the next pass", slog.Duration("wait", wait))
-			sleepCtx(ctx, wait) //nolint:errcheck // an ended ctx ends the loop
+			Sleep(ctx, wait) //nolint:errcheck // an ended ctx ends the loop
 		}
 	}
 }
@@ -134,7 +134,7 @@ func (r *Reconciler) serve(ctx context.Context, pool string, interval time.Durat
 		}
 		wait := r.nextLeased(pool, interval)
 		log.DebugContext(ctx, "waiting for the next reconcile pass", slog.Duration("wait", wait), slog.Bool("ran", ran))
-		sleepCtx(ctx, wait) //nolint:errcheck // an ended ctx ends the loop
+		Sleep(ctx, wait) //nolint:errcheck // an ended ctx ends the loop
 	}
 }
 

@@ -315,21 +315,10 @@ func (b *Backend) retry(ctx context.Context, log *slog.Logger, c call, fn func(c
 		wait := delay/2 + rand.N(delay/2+1)
 		log.WarnContext(ctx, "transient Cloud Run error; retrying", slog.String("call", c.verb),
 			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
-		if err := sleep(ctx, wait); err != nil {
+		if err := dispatch.Sleep(ctx, wait); err != nil {
 			return attempt, err
 		}
 		delay = min(2*delay, b.cfg.MaxBackoff)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
 	}
 }
 
@@ -480,7 +469,7 @@ func (b *Backend) waitReady(ctx context.Context, log *slog.Logger, cl *clients, 
 		default:
 			return nil, explain(t, callGetJob, err, attempts)
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := dispatch.Sleep(ctx, wait); err != nil {
 			if lastErr == nil {
 				lastErr = timeUp()
 			}

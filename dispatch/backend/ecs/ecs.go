@@ -282,13 +282,5 @@ func (b *Backend) lockFamily(ctx context.Context, family string) (unlock func(),
 
 // sleep waits d with up to 50% jitter, or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) error {
-	d += time.Duration(rand.Int64N(int64(d)/2 + 1))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	return dispatch.Sleep(ctx, d+time.Duration(rand.Int64N(int64(d)/2+1)))
 }
