@@ -41,7 +41,7 @@ func TestAccResource_upstreamState(t *testing.T) {
 			{Config: string(cfg), ConfigVariables: vars},
 			{
 				PreConfig: func() {
-					writeUpstreamState(t, base, filepath.Join(dir, "terraform.tfstate.tmpl"), prefix)
+					writeUpstreamState(t, base, filepath.Join(dir, "upstream-state.json.tmpl"), prefix)
 				},
 				Config:          string(cfg),
 				ConfigVariables: vars,
