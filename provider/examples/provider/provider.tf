@@ -10,3 +10,11 @@ variable "prefect_auth_string" {
   type      = string
   sensitive = true
 }
+
+# Or take them from a Prefect profile, as the Prefect CLI does (attributes and
+# environment variables still win):
+#
+# provider "prefect" {
+#   profile      = "staging"                     # default: PREFECT_PROFILE, then the file's active profile
+#   profile_file = "/etc/prefect/profiles.toml"  # default: $PREFECT_HOME/profiles.toml, ~/.prefect/profiles.toml
+# }

@@ -46,6 +46,8 @@ type PrefectProviderModel struct {
 	BasicAuthKey  types.String `tfsdk:"basic_auth_key"`
 	CustomHeaders types.String `tfsdk:"custom_headers"`
 	CSRFEnabled   types.Bool   `tfsdk:"csrf_enabled"`
+	Profile       types.String `tfsdk:"profile"`
+	ProfileFile   types.String `tfsdk:"profile_file"`
 	cloudScope
 }
 
@@ -105,6 +107,21 @@ func (p *PrefectProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 				MarkdownDescription: "Accepted for compatibility with the prefecthq/prefect provider and ignored: " +
 					"the client detects whether the server wants CSRF tokens.",
 			},
+			"profile": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: "A Prefect profile (`prefect profile ls`) to take the endpoint and credentials from, " +
+					"for the attributes that are neither set here nor in the environment: `PREFECT_API_URL`, `PREFECT_API_KEY`, " +
+					"`PREFECT_API_AUTH_STRING` (or `PREFECT_BASIC_AUTH_KEY`) and `PREFECT_CLIENT_CUSTOM_HEADERS` of the profile. " +
+					"Defaults to `PREFECT_PROFILE`, then to the file's `active` profile, as with the Prefect CLI. A profile named " +
+					"here must exist; an active profile that does not exist is skipped with a warning.",
+			},
+			"profile_file": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: "The profiles file to read `profile` from. Defaults to where the Prefect CLI finds it: " +
+					"`PREFECT_PROFILES_PATH`, then `profiles_path` in `./prefect.toml` or `[tool.prefect]` of `./pyproject.toml`, " +
+					"then `$PREFECT_HOME/profiles.toml`, then `~/.prefect/profiles.toml`. A default file that does not exist " +
+					"means no profile; a file named here or in `PREFECT_PROFILES_PATH` must exist.",
+			},
 			attrAccountID: schema.StringAttribute{
 				Optional:            true,
 				MarkdownDescription: cloudScopeDescription(attrAccountID) + " `PREFECT_CLOUD_ACCOUNT_ID` is ignored.",
@@ -139,7 +156,8 @@ func (p *PrefectProvider) Configure(ctx context.Context, req provider.ConfigureR
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if cfg.Endpoint.IsUnknown() || cfg.APIKey.IsUnknown() || cfg.BasicAuthKey.IsUnknown() || cfg.CustomHeaders.IsUnknown() {
+	if cfg.Endpoint.IsUnknown() || cfg.APIKey.IsUnknown() || cfg.BasicAuthKey.IsUnknown() || cfg.CustomHeaders.IsUnknown() ||
+		cfg.Profile.IsUnknown() || cfg.ProfileFile.IsUnknown() {
 		// Known only after apply: resources report that the provider is not configured.
 		return
 	}
@@ -192,7 +210,9 @@ func (p *PrefectProvider) DataSources(context.Context) []func() datasource.DataS
 	}
 }
 
-// clientConfig merges the provider block with the environment (attributes win).
+// clientConfig merges the provider block, the environment and the Prefect
+// profile: for each setting the attribute wins, then the environment
+// variable, then the profile's setting of the same name.
 func (p *PrefectProvider) clientConfig(cfg PrefectProviderModel) (prefect.Config, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	env := func(names ...string) string {
@@ -203,11 +223,28 @@ func (p *PrefectProvider) clientConfig(cfg PrefectProviderModel) (prefect.Config
 		}
 		return ""
 	}
+	profile, err := loadProfile(cfg.Profile.ValueString(), cfg.ProfileFile.ValueString(), p.lookupEnv)
+	if err != nil {
+		at := path.Root("profile")
+		if !cfg.ProfileFile.IsNull() {
+			at = path.Root("profile_file")
+		}
+		diags.AddAttributeError(at, "Unable to read the Prefect profile",
+			err.Error()+"\n\nSet profile to one of the file's profiles, profile_file to an existing profiles.toml, "+
+				"or leave both unset and configure the provider with its attributes or PREFECT_API_URL.")
+		return prefect.Config{}, diags
+	}
+	if profile.warning != "" {
+		diags.AddAttributeWarning(path.Root("profile"), "Prefect profile not found", profile.warning)
+	}
 	pick := func(attr types.String, names ...string) string {
 		if !attr.IsNull() && attr.ValueString() != "" {
 			return attr.ValueString()
 		}
-		return env(names...)
+		if v := env(names...); v != "" {
+			return v
+		}
+		return profile.get(names...)
 	}
 	out := prefect.Config{
 		URL:        normalizeEndpoint(pick(cfg.Endpoint, prefect.EnvAPIURL)),
@@ -222,8 +259,11 @@ func (p *PrefectProvider) clientConfig(cfg PrefectProviderModel) (prefect.Config
 				"Prefect Cloud accounts; it is ignored. Unset it to silence this warning.")
 	}
 	if out.URL == "" {
-		diags.AddAttributeError(path.Root("endpoint"), "Missing Prefect API endpoint",
-			"Set endpoint in the provider block or the PREFECT_API_URL environment variable to the server's API, e.g. http://127.0.0.1:4200/api.")
+		detail := "Set endpoint in the provider block or the PREFECT_API_URL environment variable to the server's API, e.g. http://127.0.0.1:4200/api."
+		if profile.name != "" {
+			detail += fmt.Sprintf(" The Prefect profile %q of %s has no PREFECT_API_URL either.", profile.name, profile.path)
+		}
+		diags.AddAttributeError(path.Root("endpoint"), "Missing Prefect API endpoint", detail)
 	}
 	if raw := pick(cfg.CustomHeaders, prefect.EnvCustomHeaders); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &out.CustomHeaders); err != nil {
