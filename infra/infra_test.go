@@ -1230,6 +1230,10 @@ func TestModules_VariableValidation(t *testing.T) {
 		{"aws", "odd retention", map[string]any{"log_retention_days": 10}, "log_retention_days must be one of"},
 		{"aws", "timeout above Lambda's", map[string]any{"timeout_seconds": 901}, "between 30 and 900"},
 		{"aws", "VPC without security groups", map[string]any{"vpc_subnet_ids": []string{"subnet-1"}}, "at least one security group"},
+		{"aws", "own task definition families", map[string]any{"ecs_task_definition_families": []string{"flows", "prefect_ecs-pool_*"}}, ""},
+		{"aws", "no task definition family", map[string]any{"ecs_task_definition_families": []string{}}, "at least one family name"},
+		{"aws", "every task definition family", map[string]any{"ecs_task_definition_families": []string{"*"}}, "not a pattern of wildcards only"},
+		{"aws", "task definition family with a revision", map[string]any{"ecs_task_definition_families": []string{"flows:3"}}, "no \":revision\""},
 		{"gcp", "minimal", nil, ""},
 		{"gcp", "existing secrets", map[string]any{
 			"prefect_api_key_secret_version": "projects/p/secrets/key/versions/latest",
@@ -1242,6 +1246,7 @@ func TestModules_VariableValidation(t *testing.T) {
 		{"gcp", "secret name without version", map[string]any{"webhook_secret_version": "projects/p/secrets/hmac"}, "secret version resource name"},
 		{"gcp", "network without subnetwork", map[string]any{"vpc_network": "default"}, "together, or neither"},
 		{"gcp", "editor role", map[string]any{"cloud_run_role": "roles/editor"}, "may not be a basic role"},
+		{"gcp", "own Cloud Run role", map[string]any{"cloud_run_role": "roles/run.developer"}, ""},
 		{"gcp", "source bundle instead of an image", map[string]any{"image": "dist/gcp-source.zip"}, "must be a container image reference"},
 		{"gcp", "auth string and its version", map[string]any{"prefect_api_auth_string": "admin:pw", "prefect_api_auth_string_secret_version": "projects/p/secrets/a/versions/1"}, "not both"},
 		{"gcp", "every five minutes", map[string]any{"tick_schedule": "*/5 * * * *"}, ""},

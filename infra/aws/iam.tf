@@ -1,6 +1,8 @@
 # Least privilege: every statement names its actions (no "*" and no
 # "service:*"); resources are scoped wherever the service supports it.
-# infra/infra_test.go enforces the action and iam:PassRole rules.
+# infra/infra_test.go enforces the action and iam:PassRole rules, and
+# infra/permissions_test.go that the ECS and EC2 actions are exactly those
+# of the SDK calls dispatch/backend/ecs makes, and RunTask's family ARNs.
 
 # --- the function's role ----------------------------------------------------
 
@@ -38,8 +40,11 @@ data "aws_iam_policy_document" "function" {
   }
 
   # Submit: register (or find again) a task definition, then run it on one of
-  # the given clusters. The task-definition actions have no resource-level
-  # scoping in IAM, so they take "*".
+  # the given clusters. These three actions have no resource-level scoping in
+  # IAM, so they take "*"; registrations are still confined to the families
+  # below, because pushpool tags every registration with its content hash
+  # and tagging on creation is allowed on those families only.
+  # DeregisterTaskDefinition is not granted: the backend never calls it.
   statement {
     sid       = "TaskDefinitions"
     effect    = "Allow"
@@ -47,11 +52,13 @@ data "aws_iam_policy_document" "function" {
     resources = ["*"]
   }
 
+  # RunTask only of the families the module is told about
+  # (var.ecs_task_definition_families), only on the given clusters.
   statement {
-    sid       = "RunTasksOnGivenClusters"
+    sid       = "RunTasksOfGivenFamiliesOnGivenClusters"
     effect    = "Allow"
     actions   = ["ecs:RunTask"]
-    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/*"]
+    resources = local.ecs_task_definition_arns
     condition {
       test     = "ArnEquals"
       variable = "ecs:cluster"
@@ -83,15 +90,19 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
-  # Tags carry the flow run id on tasks and the content hash on task definitions.
+  # Tags carry the content hash on task definitions and the flow run id on
+  # tasks, given with RegisterTaskDefinition and RunTask; the backend never
+  # calls TagResource itself, so existing resources cannot be retagged.
   statement {
-    sid     = "TagTasksAndTaskDefinitions"
-    effect  = "Allow"
-    actions = ["ecs:TagResource"]
-    resources = concat(
-      ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/*"],
-      [for c in local.cluster_names : "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${c}/*"],
-    )
+    sid       = "TagOnCreation"
+    effect    = "Allow"
+    actions   = ["ecs:TagResource"]
+    resources = concat(local.ecs_task_definition_arns, [for c in local.cluster_names : "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${c}/*"])
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RegisterTaskDefinition", "RunTask"]
+    }
   }
 
   # awsvpc tasks without a network_configuration get the default VPC's subnets,
@@ -99,7 +110,7 @@ data "aws_iam_policy_document" "function" {
   statement {
     sid       = "DescribeNetworks"
     effect    = "Allow"
-    actions   = ["ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeSecurityGroups"]
+    actions   = ["ec2:DescribeSubnets", "ec2:DescribeVpcs"]
     resources = ["*"]
   }
 

@@ -51,7 +51,26 @@ locals {
 
   queue_visibility_timeout = coalesce(var.queue_visibility_timeout_seconds, var.timeout_seconds + 60)
 
-  cluster_names  = [for arn in var.ecs_cluster_arns : element(split("/", arn), 1)]
+  cluster_names = [for arn in var.ecs_cluster_arns : element(split("/", arn), 1)]
+
+  # The task definition families the function may run and register into.
+  # Without a family in the template, pushpool registers
+  # prefect_<work pool>_<deployment id, else flow id> (dispatch/backend/ecs,
+  # as Prefect's ECS worker): both ids are UUIDs, so the default matches
+  # exactly 36 characters after the pool's prefix, and pool "a" does not
+  # reach the families of pool "a_b".
+  ecs_task_definition_families = var.ecs_task_definition_families != null ? var.ecs_task_definition_families : [
+    for p in var.work_pools : "prefect_${p}_????????-????-????-????-????????????"
+  ]
+  # Each family's revisions (family:N, what pushpool passes to RunTask and
+  # what a registration creates) and the family itself (a task_definition_arn
+  # job variable may name the family's latest revision without a number).
+  ecs_task_definition_arns = flatten([
+    for f in local.ecs_task_definition_families : [
+      "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${f}",
+      "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${f}:*",
+    ]
+  ])
   passable_roles = distinct(concat(var.ecs_task_role_arns, var.ecs_execution_role_arns))
 
   ecs_events_to_queue    = var.ecs_events_enabled && var.ecs_events_target == "queue"

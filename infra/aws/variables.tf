@@ -228,6 +228,17 @@ variable "ecs_cluster_arns" {
   }
 }
 
+variable "ecs_task_definition_families" {
+  description = "Task definition families the function may run (RunTask) and register into (tag on registration): names, or IAM patterns with * and ?. Null: prefect_<pool>_????????-????-????-????-???????????? for each of work_pools, the family pushpool registers when a template names none (prefect_<work pool>_<deployment id, else flow id>, as Prefect's ECS worker). Add the families of templates that set task_definition.family or task_definition_arn; list them all, the default is replaced, not extended."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.ecs_task_definition_families == null || (length(coalesce(var.ecs_task_definition_families, ["x"])) > 0 && alltrue([for f in coalesce(var.ecs_task_definition_families, ["x"]) : can(regex("^[A-Za-z0-9_*?-]{1,255}$", f)) && can(regex("[A-Za-z0-9_-]", f))]))
+    error_message = "ecs_task_definition_families must hold at least one family name of up to 255 letters, digits, hyphens and underscores (IAM wildcards * and ? allowed, but not a pattern of wildcards only, and no \":revision\")."
+  }
+}
+
 variable "ecs_task_role_arns" {
   description = "IAM roles flow-run tasks may run as (the `task_role_arn` job variable). The function may pass exactly these roles, and only to ecs-tasks.amazonaws.com."
   type        = list(string)

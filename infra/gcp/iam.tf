@@ -1,6 +1,7 @@
-# Least privilege: predefined narrow roles, granted on single resources
-# wherever the resource exists before the dispatcher runs. No basic roles
-# (owner, editor, viewer); infra/infra_test.go enforces that.
+# Least privilege: a custom role for Cloud Run jobs, predefined narrow roles
+# for the rest, granted on single resources wherever the resource exists
+# before the dispatcher runs. No basic roles (owner, editor, viewer);
+# infra/infra_test.go enforces that.
 
 # --- service accounts -----------------------------------------------------------
 
@@ -24,10 +25,31 @@ resource "google_service_account" "invoker" {
 
 # Cloud Run jobs are created per flow run and take no IAM conditions, so no
 # narrower resource exists to grant on: the role is granted on the jobs
-# project (roles/run.developer by default; see var.cloud_run_role).
+# project. By default it is this custom role, holding exactly the
+# permissions of the Cloud Run calls dispatch/backend/cloudrun makes
+# (infra/permissions_test.go derives the list from the backend's calls and
+# fails when they differ); var.cloud_run_role replaces it.
+resource "google_project_iam_custom_role" "cloud_run_jobs" {
+  count       = var.cloud_run_role == null ? 1 : 0
+  project     = local.jobs_project_id
+  role_id     = "${replace(var.name, "-", "_")}_cloud_run_jobs"
+  title       = "pushpool ${var.name}: Cloud Run jobs of flow runs"
+  description = "Create, read, list and delete Cloud Run jobs, start their execution at creation, read, list and cancel executions: what the pushpool dispatcher ${var.name} calls."
+  permissions = [
+    "run.executions.cancel", # CancelExecution (Stop)
+    "run.executions.get",    # GetExecution (Status)
+    "run.executions.list",   # ListExecutions (Statuses, Sweep)
+    "run.jobs.create",       # CreateJob (Start)
+    "run.jobs.delete",       # DeleteJob (Stop, Sweep, a failed Start)
+    "run.jobs.get",          # GetJob (Start's readiness wait, Find, Status)
+    "run.jobs.list",         # ListJobs (Sweep)
+    "run.jobs.run",          # CreateJob's start_execution_token starts the execution
+  ]
+}
+
 resource "google_project_iam_member" "function_cloud_run" {
   project = local.jobs_project_id
-  role    = var.cloud_run_role
+  role    = var.cloud_run_role != null ? var.cloud_run_role : google_project_iam_custom_role.cloud_run_jobs[0].name
   member  = google_service_account.function.member
 }
 

@@ -231,12 +231,12 @@ variable "job_service_account_emails" {
 }
 
 variable "cloud_run_role" {
-  description = "Role granted on the jobs project so the dispatcher can create, get, list, run and delete Cloud Run jobs and get, list and cancel their executions. roles/run.developer covers that (it also manages services); Cloud Run jobs take no IAM conditions and are created per flow run, so the project is the narrowest scope. Pass a custom role (projects/P/roles/R) holding only the run.jobs.* and run.executions.* permissions, or give the jobs their own project (jobs_project_id), to narrow further."
+  description = "Role granted on the jobs project so the dispatcher can manage the flow runs' Cloud Run jobs. Null (the default): a custom role <name>_cloud_run_jobs the module creates in the jobs project, holding exactly run.jobs.create, run.jobs.get, run.jobs.list, run.jobs.delete, run.jobs.run, run.executions.get, run.executions.list and run.executions.cancel. Set it to use a role of your own instead, e.g. roles/run.developer (wider: it also manages services) or a custom role (projects/P/roles/R) that organisation policy requires. Cloud Run jobs take no IAM conditions and are created per flow run, so the project is the narrowest scope; give the jobs their own project (jobs_project_id) to narrow further."
   type        = string
-  default     = "roles/run.developer"
+  default     = null
 
   validation {
-    condition     = !contains(["roles/owner", "roles/editor", "roles/run.admin"], var.cloud_run_role)
+    condition     = !contains(["roles/owner", "roles/editor", "roles/run.admin"], coalesce(var.cloud_run_role, "custom"))
     error_message = "cloud_run_role may not be a basic role or roles/run.admin (which can also set IAM policies)."
   }
 }

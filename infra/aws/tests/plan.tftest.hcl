@@ -93,6 +93,15 @@ run "minimal" {
     condition     = jsondecode(aws_cloudwatch_event_rule.ecs_task_state[0].event_pattern)["detail-type"] == ["ECS Task State Change"]
     error_message = "ECS task state change rule"
   }
+  assert {
+    condition = toset(one([for s in data.aws_iam_policy_document.function.statement : s.resources if s.sid == "RunTasksOfGivenFamiliesOnGivenClusters"])) == toset([
+      "arn:aws:ecs:eu-west-1:123456789012:task-definition/prefect_ecs-a_????????-????-????-????-????????????",
+      "arn:aws:ecs:eu-west-1:123456789012:task-definition/prefect_ecs-a_????????-????-????-????-????????????:*",
+      "arn:aws:ecs:eu-west-1:123456789012:task-definition/prefect_ecs-b_????????-????-????-????-????????????",
+      "arn:aws:ecs:eu-west-1:123456789012:task-definition/prefect_ecs-b_????????-????-????-????-????????????:*",
+    ])
+    error_message = "RunTask only of the families pushpool registers for the pools"
+  }
 }
 
 run "everything_set" {
@@ -112,6 +121,16 @@ run "everything_set" {
     timeout_seconds          = 900
     tick_schedule_expression = "rate(5 minutes)"
     extra_environment        = { PUSHPOOL_MAX_CONCURRENT_SUBMISSIONS = "8" }
+
+    ecs_task_definition_families = ["flows"]
+  }
+
+  assert {
+    condition = toset(one([for s in data.aws_iam_policy_document.function.statement : s.resources if s.sid == "RunTasksOfGivenFamiliesOnGivenClusters"])) == toset([
+      "arn:aws:ecs:eu-west-1:123456789012:task-definition/flows",
+      "arn:aws:ecs:eu-west-1:123456789012:task-definition/flows:*",
+    ])
+    error_message = "RunTask only of the given families"
   }
 
   assert {

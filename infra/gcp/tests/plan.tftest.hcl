@@ -17,6 +17,11 @@ mock_provider "google" {
       name   = "projects/my-project-1/serviceAccounts/pushpool-invoker@my-project-1.iam.gserviceaccount.com"
     }
   }
+  mock_resource "google_project_iam_custom_role" {
+    defaults = {
+      name = "projects/my-project-1/roles/pushpool_cloud_run_jobs"
+    }
+  }
   mock_resource "google_pubsub_topic" {
     defaults = {
       id = "projects/my-project-1/topics/pushpool-fanout"
@@ -128,6 +133,14 @@ run "minimal" {
     condition     = google_logging_project_bucket_config.functions.retention_days == 30
     error_message = "log retention"
   }
+  assert {
+    condition     = google_project_iam_custom_role.cloud_run_jobs[0].role_id == "pushpool_cloud_run_jobs" && google_project_iam_custom_role.cloud_run_jobs[0].project == "my-project-1"
+    error_message = "the Cloud Run jobs role is created in the jobs project"
+  }
+  assert {
+    condition     = google_project_iam_member.function_cloud_run.role == "projects/my-project-1/roles/pushpool_cloud_run_jobs"
+    error_message = "the dispatcher gets the custom Cloud Run jobs role by default"
+  }
 }
 
 run "existing_secrets_and_jobs" {
@@ -139,6 +152,12 @@ run "existing_secrets_and_jobs" {
     job_service_account_emails     = ["runner@my-project-1.iam.gserviceaccount.com"]
     extra_environment              = { PUSHPOOL_CLOUDRUN_SWEEP_AFTER = "30m" }
     log_retention_days             = 90
+    cloud_run_role                 = "roles/run.developer"
+  }
+
+  assert {
+    condition     = length(google_project_iam_custom_role.cloud_run_jobs) == 0 && google_project_iam_member.function_cloud_run.role == "roles/run.developer"
+    error_message = "a given cloud_run_role replaces the custom role"
   }
 
   assert {
