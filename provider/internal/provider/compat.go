@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	dschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
@@ -236,26 +235,4 @@ func upgradeState(ctx context.Context, typeName string, version int64, fix func(
 		return
 	}
 	resp.State.Raw = v
-}
-
-// dropUnmanaged removes attributes of the prefecthq/prefect provider this
-// provider has no counterpart for, warning about each one that holds a value.
-func (s priorState) dropUnmanaged(typeName string, diags *diag.Diagnostics, why map[string]string) {
-	names := make([]string, 0, len(why))
-	for n := range why {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var held []string
-	for _, n := range names {
-		if v, ok := s.attrs[n]; ok && v != nil {
-			held = append(held, fmt.Sprintf("%s = %v (%s)", n, v, why[n]))
-		}
-		delete(s.attrs, n)
-	}
-	if len(held) > 0 {
-		diags.AddWarning(fmt.Sprintf("Attributes of a %s not carried over", typeName),
-			"The state written by the prefecthq/prefect provider has attributes this provider does not manage; "+
-				"they are dropped from the state and left unchanged on the server: "+strings.Join(held, "; ")+".")
-	}
 }

@@ -74,8 +74,14 @@ func TestStateUpgrades(t *testing.T) {
 				"version":"1.0","entrypoint":"","work_pool_name":"","work_queue_name":"","storage_document_id":"00000000-0000-0000-0000-000000000000",
 				"global_concurrency_limit_id":"0b5c2b7e-1111-4e4e-8f8f-000000000001","tags":["a"],"pull_steps":[]}`,
 			want: map[string]attr.Value{"description": null, "path": null, "version": types.StringValue("1.0"), "entrypoint": null,
-				"work_pool_name": null, "work_queue_name": null, "storage_document_id": null},
-			warning: "global_concurrency_limit_id = 0b5c2b7e-1111-4e4e-8f8f-000000000001",
+				"work_pool_name": null, "work_queue_name": null, "storage_document_id": null,
+				"global_concurrency_limit_id": types.StringValue("0b5c2b7e-1111-4e4e-8f8f-000000000001")},
+		},
+		{
+			name: "prefecthq/prefect deployment without a global concurrency limit", resource: NewDeploymentResource(),
+			prior: `{"account_id":null,"workspace_id":null,"id":"x","name":"prod","flow_id":"f","global_concurrency_limit_id":"",
+				"tags":[],"pull_steps":[]}`,
+			want: map[string]attr.Value{"global_concurrency_limit_id": null},
 		},
 		{
 			name: "prefecthq/prefect work queue", resource: NewWorkQueueResource(),

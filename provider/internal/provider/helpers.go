@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
+	"github.com/pushpool/pushpool/provider/internal/prefectext"
 )
 
 // resourceData is what the provider's Configure hands to resources: the
@@ -18,7 +19,17 @@ import (
 // resource checks job variables against.
 type resourceData struct {
 	client *prefect.Client
+	ext    *prefectext.Client
 	pools  *plannedPools
+}
+
+// extFrom returns the client of the routes dispatch/prefect lacks, or nil
+// when the provider is not configured yet.
+func extFrom(data any) *prefectext.Client {
+	if d, ok := data.(*resourceData); ok {
+		return d.ext
+	}
+	return nil
 }
 
 // clientFrom returns the client the provider's Configure passed on, or nil

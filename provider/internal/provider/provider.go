@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -22,6 +24,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
+	"github.com/pushpool/pushpool/provider/internal/prefectext"
 )
 
 var _ provider.Provider = (*PrefectProvider)(nil)
@@ -76,8 +79,7 @@ func (p *PrefectProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 			"changes (the next apply, even one with nothing to do, stores the upgraded state; `terraform show -json` " +
 			"needs that). `account_id` and `workspace_id` are accepted on the provider, every resource and every data source " +
 			"as long as they are unset (a self-hosted server has no accounts or workspaces), and import IDs may end in " +
-			"the `,<workspace_id>` of that provider when it is empty. Its `global_concurrency_limit_id` of " +
-			"`prefect_deployment` is not carried over: the link stays on the server.",
+			"the `,<workspace_id>` of that provider when it is empty.",
 		Attributes: map[string]schema.Attribute{
 			"endpoint": schema.StringAttribute{
 				Optional: true,
@@ -166,7 +168,14 @@ func (p *PrefectProvider) Configure(ctx context.Context, req provider.ConfigureR
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	// One connection pool for both clients.
+	clientCfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	client, err := prefect.New(clientCfg)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid Prefect provider configuration", err.Error())
+		return
+	}
+	ext, err := prefectext.New(clientCfg)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid Prefect provider configuration", err.Error())
 		return
@@ -175,7 +184,7 @@ func (p *PrefectProvider) Configure(ctx context.Context, req provider.ConfigureR
 		resp.Diagnostics.AddError(fmt.Sprintf("Unable to use the Prefect API at %s", client.URL()), err.Error())
 		return
 	}
-	resp.ResourceData = &resourceData{client: client, pools: newPlannedPools()}
+	resp.ResourceData = &resourceData{client: client, ext: ext, pools: newPlannedPools()}
 	resp.DataSourceData = client
 }
 

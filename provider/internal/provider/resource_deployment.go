@@ -28,6 +28,7 @@ import (
 	"github.com/pushpool/pushpool/dispatch/prefect"
 	"github.com/pushpool/pushpool/dispatch/template"
 	"github.com/pushpool/pushpool/provider/internal/jsonattr"
+	"github.com/pushpool/pushpool/provider/internal/prefectext"
 )
 
 var (
@@ -44,6 +45,7 @@ const deploymentSchemaVersion = 1
 // DeploymentResource manages a deployment (prefect_deployment).
 type DeploymentResource struct {
 	client *prefect.Client
+	ext    *prefectext.Client
 	// planned holds the templates this plan gives work pools.
 	planned *plannedPools
 }
@@ -71,6 +73,7 @@ type DeploymentResourceModel struct {
 	PullSteps              []DeploymentPullStepModel   `tfsdk:"pull_steps"`
 	ConcurrencyLimit       types.Int64                 `tfsdk:"concurrency_limit"`
 	ConcurrencyOptions     *DeploymentConcurrencyModel `tfsdk:"concurrency_options"`
+	GlobalConcurrencyLimit types.String                `tfsdk:"global_concurrency_limit_id"`
 	StorageDocumentID      types.String                `tfsdk:"storage_document_id"`
 }
 
@@ -207,7 +210,17 @@ func (r *DeploymentResource) Schema(_ context.Context, _ resource.SchemaRequest,
 				Optional: true,
 				MarkdownDescription: "Most flow runs of the deployment that may run at once; unset means no limit. The server " +
 					"keeps it as a global concurrency limit named `deployment:<id>`.",
-				Validators: []validator.Int64{int64validator.AtLeast(1)},
+				Validators: []validator.Int64{
+					int64validator.AtLeast(1),
+					int64validator.ConflictsWith(path.MatchRoot("global_concurrency_limit_id")),
+				},
+			},
+			"global_concurrency_limit_id": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: "ID (UUID) of a global concurrency limit the deployment's flow runs take a slot of, " +
+					"e.g. `prefect_global_concurrency_limit.etl.id`; several deployments may share it. Unsetting it unlinks " +
+					"the limit and leaves it in place. Conflicts with `concurrency_limit`, the deployment's own limit.",
+				Validators: []validator.String{uuidString()},
 			},
 			"concurrency_options": schema.SingleNestedAttribute{
 				Optional:            true,
@@ -232,6 +245,7 @@ func (r *DeploymentResource) Schema(_ context.Context, _ resource.SchemaRequest,
 // Configure receives the provider's client.
 func (r *DeploymentResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
+	r.ext = extFrom(req.ProviderData)
 	r.planned = plannedPoolsFrom(req.ProviderData)
 }
 
@@ -294,6 +308,20 @@ func (r *DeploymentResource) Create(ctx context.Context, req resource.CreateRequ
 		addAPIError(&resp.Diagnostics, "create", what, err)
 		return
 	}
+	if limitID := stringPtr(plan.GlobalConcurrencyLimit); limitID != nil {
+		// Recorded in the state first, so a failed link is retried by the
+		// next apply instead of leaving a deployment Terraform forgot.
+		// global_concurrency_limit_id is null until the link is made.
+		plan.fromAPI(ctx, dep, &resp.Diagnostics)
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		if dep, err = r.linkConcurrencyLimit(ctx, dep.ID, limitID, what); err != nil {
+			addAPIError(&resp.Diagnostics, "link the global concurrency limit "+*limitID+" to", what, err)
+			return
+		}
+	}
 	plan.fromAPI(ctx, dep, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
@@ -335,12 +363,29 @@ func (r *DeploymentResource) Update(ctx context.Context, req resource.UpdateRequ
 	// limit linked by id too.
 	in.SetConcurrencyLimit = in.ConcurrencyLimit != nil || !state.ConcurrencyLimit.IsNull()
 	id, what := plan.ID.ValueString(), deploymentName(plan.Name.ValueString())
+	oldLimit, newLimit := stringPtr(state.GlobalConcurrencyLimit), stringPtr(plan.GlobalConcurrencyLimit)
+	relink := derefString(oldLimit) != derefString(newLimit)
+	if relink && oldLimit != nil {
+		// Unlinked first: the server would otherwise set a concurrency_limit
+		// on the linked global limit, which other deployments may share.
+		if _, err := r.linkConcurrencyLimit(ctx, id, nil, what); err != nil {
+			addAPIError(&resp.Diagnostics, "unlink the global concurrency limit "+*oldLimit+" from", what, err)
+			return
+		}
+	}
 	if err := r.client.SetDeployment(ctx, id, in); err != nil {
 		addAPIError(&resp.Diagnostics, "update", what, err)
 		return
 	}
-	dep, err := r.client.ReadDeployment(ctx, id)
-	if err != nil {
+	var dep prefect.Deployment
+	var err error
+	if relink && newLimit != nil {
+		dep, err = r.linkConcurrencyLimit(ctx, id, newLimit, what)
+		if err != nil {
+			addAPIError(&resp.Diagnostics, "link the global concurrency limit "+*newLimit+" to", what, err)
+			return
+		}
+	} else if dep, err = r.client.ReadDeployment(ctx, id); err != nil {
 		addAPIError(&resp.Diagnostics, "read", what, err)
 		return
 	}
@@ -390,22 +435,33 @@ func (r *DeploymentResource) ImportState(ctx context.Context, req resource.Impor
 // UpgradeState reads the state of the prefecthq/prefect provider (schema
 // version 0) and of earlier releases of this provider. That provider stores
 // "" for the optional strings the server has no value for, and the nil UUID
-// for no storage document, where this provider stores null; its
-// global_concurrency_limit_id has no counterpart here.
+// for no storage document or global concurrency limit, where this provider
+// stores null.
 func (r *DeploymentResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
-	return stateUpgrades(deploymentSchemaVersion, "prefect_deployment", func(s priorState, diags *diag.Diagnostics) {
+	return stateUpgrades(deploymentSchemaVersion, "prefect_deployment", func(s priorState, _ *diag.Diagnostics) {
 		if !s.upstream {
 			return
 		}
-		s.emptyToNull("description", "entrypoint", "path", "version", "work_pool_name", "work_queue_name", "storage_document_id")
-		if s.attrs["storage_document_id"] == uuid.Nil.String() {
-			s.attrs["storage_document_id"] = nil
+		s.emptyToNull("description", "entrypoint", "path", "version", "work_pool_name", "work_queue_name",
+			"storage_document_id", "global_concurrency_limit_id")
+		for _, n := range []string{"storage_document_id", "global_concurrency_limit_id"} {
+			if s.attrs[n] == uuid.Nil.String() {
+				s.attrs[n] = nil
+			}
 		}
-		s.dropUnmanaged("prefect_deployment", diags, map[string]string{
-			"global_concurrency_limit_id": "a global concurrency limit linked by ID stays linked; this provider " +
-				"manages the deployment's own limit with concurrency_limit",
-		})
 	})
+}
+
+// linkConcurrencyLimit links the deployment to the global concurrency limit
+// limitID (nil: unlinks it) and returns the deployment as it is then.
+func (r *DeploymentResource) linkConcurrencyLimit(ctx context.Context, id string, limitID *string, what string) (prefect.Deployment, error) {
+	if r.ext == nil {
+		return prefect.Deployment{}, fmt.Errorf("the provider is not configured for %s", what)
+	}
+	if err := r.ext.LinkDeploymentConcurrencyLimit(ctx, id, limitID); err != nil {
+		return prefect.Deployment{}, err
+	}
+	return r.client.ReadDeployment(ctx, id)
 }
 
 // ModifyPlan plans the work queue the server will choose, checks the job
@@ -687,8 +743,13 @@ func (m *DeploymentResourceModel) fromAPI(ctx context.Context, dep prefect.Deplo
 	})
 
 	m.ConcurrencyLimit = types.Int64Null()
-	if l := dep.GlobalConcurrencyLimit; l != nil && l.Name == prefect.DeploymentLimitName(dep.ID) {
-		m.ConcurrencyLimit = types.Int64Value(int64(l.Limit))
+	m.GlobalConcurrencyLimit = types.StringNull()
+	if l := dep.GlobalConcurrencyLimit; l != nil {
+		if l.Name == prefect.DeploymentLimitName(dep.ID) {
+			m.ConcurrencyLimit = types.Int64Value(int64(l.Limit))
+		} else {
+			m.GlobalConcurrencyLimit = types.StringValue(l.ID)
+		}
 	}
 	m.ConcurrencyOptions = nil
 	if o := dep.ConcurrencyOptions; o != nil {

@@ -40,3 +40,16 @@ resource "prefect_deployment" "etl" {
   concurrency_limit   = 4
   concurrency_options = { collision_strategy = "ENQUEUE" }
 }
+
+# Deployments that share one global concurrency limit: at most 10 runs of all
+# of them at once.
+resource "prefect_global_concurrency_limit" "warehouse" {
+  name  = "warehouse-loads"
+  limit = 10
+}
+
+resource "prefect_deployment" "load" {
+  name                        = "load"
+  flow_id                     = prefect_flow.etl.id
+  global_concurrency_limit_id = prefect_global_concurrency_limit.warehouse.id
+}
