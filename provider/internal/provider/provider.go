@@ -216,6 +216,8 @@ func (p *PrefectProvider) DataSources(context.Context) []func() datasource.DataS
 		NewDeploymentDataSource,
 		NewAutomationDataSource,
 		NewBlockDataSource,
+		NewGlobalConcurrencyLimitDataSource,
+		NewWorkerMetadataDataSource,
 	}
 }
 
