@@ -29,17 +29,18 @@ demo: venv ## run scheduled flows end to end on a local Prefect server
 	@PUSHPOOL_VENV="$(VENV)" $(GO) run ./internal/tools/demo -pushpool bin/pushpool
 
 bench: venv ## pushpool vs Prefect's ECS worker on PostgreSQL, then the go test benchmarks on SQLite (about 15 minutes); writes bench/results.txt
-	@set -o pipefail; export PUSHPOOL_VENV="$(VENV)"; pg=$$(mktemp); trap 'rm -f "$$pg"' EXIT; \
+	@set -o pipefail; export PUSHPOOL_VENV="$(VENV)"; pg=$$(mktemp); fn=$$(mktemp); trap 'rm -f "$$pg" "$$fn"' EXIT; \
 	  $(GO) build -o bin/pushpool ./functions/pushpool && \
 	  $(GO) run ./internal/tools/pgbench -pushpool bin/pushpool -o "$$pg" $(PGBENCHFLAGS) && \
+	  $(GO) run ./internal/tools/fnbuild -o dist -report "$$fn" && \
 	  { $(GO) test -run '^$$' -bench '^BenchmarkDispatch$$' -benchtime=3x -timeout 30m ./dispatch/ && \
 	    $(GO) test -run '^$$' -bench . -benchtime=50x -timeout 10m ./dispatch/backend/ecs/ && \
-	    $(GO) test -run '^$$' -bench . -benchtime=4x -timeout 15m ./functions/lambda/; } | $(GO) run ./internal/tools/benchreport -pg "$$pg" -o bench/results.txt
+	    $(GO) test -run '^$$' -bench . -benchtime=4x -timeout 15m ./functions/lambda/; } | $(GO) run ./internal/tools/benchreport -pg "$$pg" -fn "$$fn" -o bench/results.txt
 
 chaos: venv ## the full chaos test: 1,000 runs, 8 dispatchers, 12% faults, random SIGKILLs, on PostgreSQL (about 10 minutes)
 	@PUSHPOOL_VENV="$(VENV)" $(GO) run ./internal/tools/chaos $(CHAOSFLAGS)
 
-functions: ## build the cloud function artifacts into dist/ and print their sizes
+functions: ## build the cloud function artifacts into dist/; print their sizes, the clouds they link and their init time beside the all-in-one build
 	@$(GO) run ./internal/tools/fnbuild -o dist
 
 docs: ## generate the Terraform provider docs into provider/docs (offline: uses the terraform on PATH)

@@ -39,11 +39,11 @@ var contract = func() map[string][]string {
 		// functions/lambda/function.go
 		"aws": with(append(timing, "PUSHPOOL_PREFECT_API_KEY_SECRET_ARN", "PUSHPOOL_WEBHOOK_SECRET_ARN", "PUSHPOOL_QUEUE_URL")...),
 		// functions/gcp/config.go; PUSHPOOL_GCP_PROJECT is the Cloud Run
-		// backend's (dispatch/backends), as Cloud Run sets no project variable.
+		// backend's (dispatch/backend/cloudrun/kind.go), as Cloud Run sets no project variable.
 		"gcp": with(append(timing, "PUSHPOOL_TOPIC", "PUSHPOOL_TASKS_QUEUE", "PUSHPOOL_SELF_URL",
 			"PUSHPOOL_TASKS_SERVICE_ACCOUNT", "PUSHPOOL_REQUEST_TIMEOUT_SECONDS", "PUSHPOOL_GCP_PROJECT")...),
 		// functions/azure/function.go on branch helper/azure (the secrets
-		// are Key Vault references); the ACI defaults are dispatch/backends'.
+		// are Key Vault references); the ACI defaults are dispatch/backend/aci/kind.go's.
 		"azure": with(append(timing, "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PUSHPOOL_WEBHOOK_SECRET", "PUSHPOOL_QUEUE",
 			"AZURE_SUBSCRIPTION_ID", "PUSHPOOL_ACI_RESOURCE_GROUP", "PUSHPOOL_ACI_LOCATION")...),
 	}

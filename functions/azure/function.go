@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 
+	"github.com/pushpool/pushpool/dispatch/backends"
 	"github.com/pushpool/pushpool/dispatch/invoke"
 	"github.com/pushpool/pushpool/dispatch/prefect"
 	"github.com/pushpool/pushpool/functions/internal/fnapp"
@@ -85,7 +86,7 @@ type function struct {
 // newFunction reads the app settings (the shared contract of fnapp plus
 // the Azure ones above) and builds the handler. Every error names the
 // setting and the fix.
-func newFunction(lookup func(string) (string, bool), logger *slog.Logger) (*function, error) {
+func newFunction(linked backends.Set, lookup func(string) (string, bool), logger *slog.Logger) (*function, error) {
 	if err := unresolvedKeyVaultReferences(lookup); err != nil {
 		return nil, err
 	}
@@ -112,7 +113,7 @@ func newFunction(lookup func(string) (string, bool), logger *slog.Logger) (*func
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h, err := fnapp.Build(s, &storageQueue{client: client, name: name}, []byte(get(EnvWebhookSecret)), logger)
+	h, err := fnapp.Build(s, linked, &storageQueue{client: client, name: name}, []byte(get(EnvWebhookSecret)), logger)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pushpool/pushpool/dispatch"
 	"github.com/pushpool/pushpool/dispatch/backend/process"
+	"github.com/pushpool/pushpool/dispatch/backends"
 	"github.com/pushpool/pushpool/dispatch/invoke"
 	"github.com/pushpool/pushpool/dispatch/prefect"
 	"github.com/pushpool/pushpool/functions/internal/fnapp"
@@ -109,7 +110,7 @@ func (s *stack) lookup(k string) (string, bool) {
 
 func (s *stack) function() *function {
 	s.t.Helper()
-	f, err := newFunction(s.lookup, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	f, err := newFunction(testBackends(), s.lookup, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		s.t.Fatalf("start the function: %v", err)
 	}
@@ -453,3 +454,8 @@ func TestFunction_webhook(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// testBackends links the process backend beside ACI: the tests dispatch
+// real runs of process pools, since nothing answers ACI's API outside the
+// SDK's in-process fakes. The artifact links ACI only (backends.go).
+func testBackends() backends.Set { return append(linked(), process.Kind()) }

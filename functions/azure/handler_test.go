@@ -58,7 +58,8 @@ func buildApp(t *testing.T) string {
 	if err := json.Unmarshal(data, &host); err != nil || host.CustomHandler.Description.DefaultExecutablePath != "handler" {
 		t.Fatalf("host.json names executable %q (%v); want handler", host.CustomHandler.Description.DefaultExecutablePath, err)
 	}
-	build := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "handler"), ".")
+	// Every backend (-tags pushpool_all): the test serves a process pool.
+	build := exec.CommandContext(t.Context(), "go", "build", "-tags", "pushpool_all", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "handler"), ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the handler: %v\n%s", err, out)

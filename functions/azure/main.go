@@ -37,7 +37,7 @@ func run(logger *slog.Logger) error {
 	if !ok || port == "" {
 		return fmt.Errorf("%s is not set: the Functions host sets it when it starts the handler; to run the handler by hand, set it to a free port", EnvPort)
 	}
-	fn, err := newFunction(os.LookupEnv, logger)
+	fn, err := newFunction(linked(), os.LookupEnv, logger)
 	if err != nil {
 		return err
 	}

@@ -133,7 +133,7 @@ func TestNewFunction_unresolvedKeyVaultReference(t *testing.T) {
 		EnvQueue:          "pushpool-wake",
 		EnvStorage:        "UseDevelopmentStorage=true",
 	}
-	_, err := newFunction(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
+	_, err := newFunction(testBackends(), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
 	if err == nil {
 		t.Fatal("the handler started with unresolved Key Vault references")
 	}

@@ -46,7 +46,7 @@ func TestNewFunction_configErrorsNameTheVariable(t *testing.T) {
 			for k, v := range tc.env {
 				env[k] = v
 			}
-			f, err := newFunction(t.Context(), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
+			f, err := newFunction(t.Context(), linked(), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
 			if err == nil {
 				f.Close()
 				t.Fatal("the function started; want a configuration error")
@@ -94,20 +94,20 @@ func TestNewFunction_secrets(t *testing.T) {
 		EnvWebhookSecretValue: "mounted",
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	f, err := newFunction(t.Context(), lookup, nil)
+	f, err := newFunction(t.Context(), linked(), lookup, nil)
 	if err != nil {
 		t.Fatalf("start with a readable secret (%s): %v", key, err)
 	}
 	f.Close()
 
 	env[EnvWebhookSecret], env[EnvWebhookSecretValue] = "projects/p/secrets/pushpool-webhook/versions/latest", ""
-	_, err = newFunction(t.Context(), lookup, nil)
+	_, err = newFunction(t.Context(), linked(), lookup, nil)
 	if err == nil || !strings.Contains(err.Error(), EnvWebhookSecret) || !strings.Contains(err.Error(), "roles/secretmanager.secretAccessor") {
 		t.Errorf("start with a missing secret: %v; want the variable and the role named", err)
 	}
 	delete(env, EnvWebhookSecret)
 	fake.Inject("AccessSecretVersion", status.New(codes.PermissionDenied, "Permission 'secretmanager.versions.access' denied for resource"), -1)
-	_, err = newFunction(t.Context(), lookup, nil)
+	_, err = newFunction(t.Context(), linked(), lookup, nil)
 	if err == nil || !strings.Contains(err.Error(), EnvAPIKeySecret) || strings.Contains(err.Error(), "pnu_secret-value") {
 		t.Errorf("start with a forbidden secret: %v; want the variable named and no value", err)
 	}

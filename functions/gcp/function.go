@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/pushpool/pushpool/dispatch/backends"
 	"github.com/pushpool/pushpool/dispatch/invoke"
 	"github.com/pushpool/pushpool/functions/internal/fnapp"
 )
@@ -50,7 +51,7 @@ type function struct {
 
 // newFunction reads the environment and the secrets, creates the clients
 // and the Handler. Every configuration error names its variable.
-func newFunction(ctx context.Context, lookup func(string) (string, bool), logger *slog.Logger) (*function, error) {
+func newFunction(ctx context.Context, linked backends.Set, lookup func(string) (string, bool), logger *slog.Logger) (*function, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -108,7 +109,7 @@ func newFunction(ctx context.Context, lookup func(string) (string, bool), logger
 	if err != nil {
 		return nil, err
 	}
-	f.h, err = fnapp.Build(s, queue, webhookSecret, logger)
+	f.h, err = fnapp.Build(s, linked, queue, webhookSecret, logger)
 	if err != nil {
 		return nil, err
 	}

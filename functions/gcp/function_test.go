@@ -155,7 +155,7 @@ func (s *stack) lookup(k string) (string, bool) { v, ok := s.env[k]; return v, o
 // start starts the function behind s.url.
 func (s *stack) start() *function {
 	s.t.Helper()
-	f, err := newFunction(s.t.Context(), s.lookup, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	f, err := newFunction(s.t.Context(), linked(), s.lookup, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		s.t.Fatalf("start the function: %v", err)
 	}

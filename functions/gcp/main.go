@@ -30,7 +30,7 @@ func main() {
 	logger := slog.New(newCloudLoggingHandler(os.Stderr, fnapp.LogLevel(os.LookupEnv)))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	fn, err := newFunction(ctx, os.LookupEnv, logger)
+	fn, err := newFunction(ctx, linked(), os.LookupEnv, logger)
 	if err != nil {
 		// Fail the start with the reason; Cloud Run shows it in the
 		// revision's logs and does not route traffic to the instance.

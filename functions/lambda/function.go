@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	ecsbackend "github.com/pushpool/pushpool/dispatch/backend/ecs"
+	"github.com/pushpool/pushpool/dispatch/backends"
 	"github.com/pushpool/pushpool/dispatch/invoke"
 	"github.com/pushpool/pushpool/functions/internal/fnapp"
 )
@@ -35,7 +36,7 @@ type function struct {
 	log *slog.Logger
 }
 
-func newFunction(ctx context.Context, lookup func(string) (string, bool), logger *slog.Logger) (*function, error) {
+func newFunction(ctx context.Context, linked backends.Set, lookup func(string) (string, bool), logger *slog.Logger) (*function, error) {
 	s, err := fnapp.FromEnv(lookup)
 	if err != nil {
 		return nil, err
@@ -67,7 +68,7 @@ func newFunction(ctx context.Context, lookup func(string) (string, bool), logger
 	if url := get(EnvQueueURL); url != "" {
 		queue = &sqsQueue{client: sqs.NewFromConfig(awsCfg), url: url}
 	}
-	h, err := fnapp.Build(s, queue, webhookSecret, logger)
+	h, err := fnapp.Build(s, linked, queue, webhookSecret, logger)
 	if err != nil {
 		return nil, err
 	}

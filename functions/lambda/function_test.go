@@ -114,7 +114,7 @@ func (s *stack) function() *function {
 		}
 		return os.LookupEnv(k)
 	}
-	f, err := newFunction(s.t.Context(), lookup, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	f, err := newFunction(s.t.Context(), linked(), lookup, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		s.t.Fatalf("init the function: %v", err)
 	}
@@ -469,7 +469,7 @@ func TestHandle_ecsTaskStateChange(t *testing.T) {
 func TestNewFunction_secretErrorsNameTheFix(t *testing.T) {
 	s := newStack(t, 20)
 	s.env[EnvAPIKeySecretARN] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pushpool/missing-AbCdEf"
-	_, err := newFunction(t.Context(), func(k string) (string, bool) { v, ok := s.env[k]; return v, ok }, nil)
+	_, err := newFunction(t.Context(), linked(), func(k string) (string, bool) { v, ok := s.env[k]; return v, ok }, nil)
 	if err == nil || !strings.Contains(err.Error(), EnvAPIKeySecretARN) || !strings.Contains(err.Error(), "secretsmanager:GetSecretValue") {
 		t.Errorf("init with a missing secret: %v; want the variable and the permission named", err)
 	}

@@ -19,7 +19,7 @@ import (
 
 func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: fnapp.LogLevel(os.LookupEnv)}))
-	fn, err := newFunction(context.Background(), os.LookupEnv, logger)
+	fn, err := newFunction(context.Background(), linked(), os.LookupEnv, logger)
 	if err != nil {
 		// Fail the init phase with the reason; Lambda shows it in the
 		// function's logs and every invocation reports it.

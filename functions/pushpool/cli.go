@@ -20,6 +20,7 @@ import (
 	"github.com/pushpool/pushpool/dispatch"
 	"github.com/pushpool/pushpool/dispatch/backend/process"
 	"github.com/pushpool/pushpool/dispatch/backends"
+	"github.com/pushpool/pushpool/dispatch/backends/all"
 	"github.com/pushpool/pushpool/dispatch/prefect"
 	"github.com/pushpool/pushpool/dispatch/template"
 )
@@ -368,11 +369,12 @@ func (a *app) dispatcher(backend dispatch.Backend) (*dispatch.Dispatcher, error)
 	}, a.api, backend, a.log)
 }
 
-// backend builds the Backend for a pool by its type (dispatch/backends).
+// backend builds the Backend for a pool by its type; the command links
+// every backend (dispatch/backends/all).
 // stream receives the output of process jobs; local is the process backend,
 // when it is one, whose children serve waits for on shutdown.
 func (a *app) backend(ctx context.Context, pool prefect.WorkPool, stream io.Writer) (b dispatch.Backend, local *process.Backend, err error) {
-	b, err = backends.For(ctx, pool, backends.Settings{Lookup: a.lookup, ProcessStateDir: a.opts.processStateDir, Output: stream, Logger: a.log})
+	b, err = all.Backends().For(ctx, pool, backends.Settings{Lookup: a.lookup, ProcessStateDir: a.opts.processStateDir, Output: stream, Logger: a.log})
 	if err != nil {
 		return nil, nil, err
 	}

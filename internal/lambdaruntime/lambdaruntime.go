@@ -25,9 +25,10 @@ type Server struct {
 	srv    *http.Server
 	events chan invocation
 
-	mu       sync.Mutex
-	replies  map[string]chan Reply
-	initErrs []string
+	mu        sync.Mutex
+	replies   map[string]chan Reply
+	initErrs  []string
+	firstPoll time.Time
 }
 
 type invocation struct {
@@ -74,6 +75,11 @@ func (r *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	path := strings.TrimPrefix(req.URL.Path, runtimePrefix)
 	switch {
 	case req.Method == http.MethodGet && path == "invocation/next":
+		r.mu.Lock()
+		if r.firstPoll.IsZero() {
+			r.firstPoll = time.Now()
+		}
+		r.mu.Unlock()
 		select {
 		case inv := <-r.events:
 			h := w.Header()
@@ -141,6 +147,14 @@ func (r *Server) Invoke(ctx context.Context, id string, payload []byte, timeout 
 	case <-ctx.Done():
 		return Reply{}, ctx.Err()
 	}
+}
+
+// FirstPoll is when the function first asked for an invocation (its init
+// done, the handler ready), or zero before then.
+func (r *Server) FirstPoll() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.firstPoll
 }
 
 func (r *Server) initErrors() []string {

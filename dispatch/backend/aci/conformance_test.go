@@ -2,7 +2,6 @@ package aci
 
 import (
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -87,18 +86,6 @@ func mustRef(t *testing.T, id string) groupRef {
 		t.Fatal(err)
 	}
 	return ref
-}
-
-// TestDefaultBaseJobTemplate_matchesPrefect compares the embedded template
-// with the one the pinned prefect-azure's AzureContainerWorker gives.
-func TestDefaultBaseJobTemplate_matchesPrefect(t *testing.T) {
-	want, err := localstack.WorkerDefaultTemplate(t.Context(), "prefect_azure.workers.container_instance:AzureContainerWorker")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := DefaultBaseJobTemplate(); !reflect.DeepEqual(got, want) {
-		t.Errorf("the embedded ACI template differs from prefect-azure's; regenerate dispatch/backend/aci/template.json")
-	}
 }
 
 // TestConformance runs the backend conformance suite against acifake.

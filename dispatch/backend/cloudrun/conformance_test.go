@@ -3,7 +3,6 @@ package cloudrun
 import (
 	"context"
 	"os"
-	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -80,18 +79,6 @@ func jobOf(t *testing.T, infraID string) string {
 		t.Fatal(err)
 	}
 	return id.JobResource()
-}
-
-// TestDefaultBaseJobTemplate_matchesPrefect compares the embedded template
-// with the one the pinned prefect-gcp's CloudRunWorkerV2 gives.
-func TestDefaultBaseJobTemplate_matchesPrefect(t *testing.T) {
-	want, err := localstack.WorkerDefaultTemplate(t.Context(), "prefect_gcp.workers.cloud_run_v2:CloudRunWorkerV2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := DefaultBaseJobTemplate(); !reflect.DeepEqual(got, want) {
-		t.Errorf("the embedded cloud-run-v2 template differs from prefect-gcp's; regenerate dispatch/backend/cloudrun/template.json")
-	}
 }
 
 // TestConformance runs the backend conformance suite against cloudrunfake.

@@ -2,7 +2,6 @@ package ecs
 
 import (
 	"context"
-	"reflect"
 	"testing"
 
 	"github.com/google/uuid"
@@ -11,18 +10,6 @@ import (
 	"github.com/pushpool/pushpool/dispatch/dispatchtest"
 	"github.com/pushpool/pushpool/internal/localstack"
 )
-
-// TestDefaultBaseJobTemplate_matchesPrefect compares the embedded template
-// with the one the pinned prefect-aws package's ECSWorker gives.
-func TestDefaultBaseJobTemplate_matchesPrefect(t *testing.T) {
-	want, err := localstack.WorkerDefaultTemplate(t.Context(), "prefect_aws.workers:ECSWorker")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := DefaultBaseJobTemplate(); !reflect.DeepEqual(got, want) {
-		t.Errorf("the embedded ECS template differs from prefect-aws's; regenerate dispatch/backend/ecs/template.json")
-	}
-}
 
 // motoHarness is the conformance harness on moto: cluster is a moto
 // cluster; Count counts the tasks of every attempt of the flow run (their

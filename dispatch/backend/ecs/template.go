@@ -1,35 +1,17 @@
 package ecs
 
-import (
-	"bytes"
-	_ "embed"
-	"encoding/json"
-)
+import "github.com/pushpool/pushpool/dispatch/pooltype"
 
 // The Prefect work pool types this backend serves: the worker pool type and
 // Prefect Cloud's push pool type, which share the base job template.
 const (
-	PoolType     = "ecs"
-	PushPoolType = "ecs:push"
+	PoolType     = string(pooltype.ECS)
+	PushPoolType = PoolType + ":push"
 )
 
 // PoolTypes are the Prefect work pool types this backend serves.
-func PoolTypes() []string { return []string{PoolType, PushPoolType} }
-
-//go:embed template.json
-var defaultTemplate []byte
+func PoolTypes() []string { return pooltype.ECS.Types() }
 
 // DefaultBaseJobTemplate returns Prefect's default base job template for ECS
-// pools, as the pinned prefect-aws package's ECSWorker gives it (a test
-// compares the two; regenerate with
-// `python -c 'from prefect_aws.workers import ECSWorker; ...get_default_base_job_template()'`).
-// Each call returns a fresh copy; numbers are json.Number.
-func DefaultBaseJobTemplate() map[string]any {
-	dec := json.NewDecoder(bytes.NewReader(defaultTemplate))
-	dec.UseNumber()
-	var t map[string]any
-	if err := dec.Decode(&t); err != nil {
-		panic("ecs: embedded template.json is not JSON: " + err.Error())
-	}
-	return t
-}
+// pools (pooltype.ECS's). Each call returns a fresh copy.
+func DefaultBaseJobTemplate() map[string]any { return pooltype.ECS.DefaultBaseJobTemplate() }

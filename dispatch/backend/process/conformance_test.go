@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,20 +12,7 @@ import (
 
 	"github.com/pushpool/pushpool/dispatch"
 	"github.com/pushpool/pushpool/dispatch/dispatchtest"
-	"github.com/pushpool/pushpool/internal/localstack"
 )
-
-// TestDefaultBaseJobTemplate_matchesPrefect compares the embedded template
-// with the one the pinned prefect package's ProcessWorker gives.
-func TestDefaultBaseJobTemplate_matchesPrefect(t *testing.T) {
-	want, err := localstack.WorkerDefaultTemplate(t.Context(), "prefect.workers.process:ProcessWorker")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := DefaultBaseJobTemplate(); !reflect.DeepEqual(got, want) {
-		t.Errorf("the embedded process template differs from Prefect's; regenerate dispatch/backend/process/template.json")
-	}
-}
 
 // TestConformance runs the backend conformance suite. The job's command
 // waits for an exit file the harness writes, so Exit decides its exit code.

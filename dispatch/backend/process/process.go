@@ -22,10 +22,11 @@ import (
 	"time"
 
 	"github.com/pushpool/pushpool/dispatch"
+	"github.com/pushpool/pushpool/dispatch/pooltype"
 )
 
 // PoolType is the Prefect work pool type this backend serves.
-const PoolType = "process"
+const PoolType = string(pooltype.Process)
 
 // Config configures a Backend.
 type Config struct {

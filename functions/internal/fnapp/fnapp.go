@@ -124,8 +124,9 @@ func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
 }
 
 // Build connects to Prefect and returns the Handler. Engines are built per
-// pool on first use, so a pool that does not exist fails only its own work.
-func Build(s Settings, queue invoke.Queue, webhookSecret []byte, logger *slog.Logger) (*invoke.Handler, error) {
+// pool on first use, so a pool that does not exist fails only its own work;
+// linked are the backends the function's build links (its own cloud's).
+func Build(s Settings, linked backends.Set, queue invoke.Queue, webhookSecret []byte, logger *slog.Logger) (*invoke.Handler, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: LogLevel(s.Lookup)}))
 	}
@@ -154,7 +155,7 @@ func Build(s Settings, queue invoke.Queue, webhookSecret []byte, logger *slog.Lo
 			return invoke.Engine{}, fmt.Errorf("read work pool %q: %w", pool, err)
 		}
 		stateDir, _ := s.Lookup(EnvProcessStateDir)
-		b, err := backends.For(ctx, wp, backends.Settings{Lookup: s.Lookup, ProcessStateDir: stateDir, Logger: logger})
+		b, err := linked.For(ctx, wp, backends.Settings{Lookup: s.Lookup, ProcessStateDir: stateDir, Logger: logger})
 		if err != nil {
 			return invoke.Engine{}, err
 		}

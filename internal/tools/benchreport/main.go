@@ -1,6 +1,7 @@
 // Command benchreport reads `go test -bench` output on standard input,
 // echoes it, and writes a results file: the PostgreSQL side-by-side report
-// of internal/tools/pgbench when -pg names one, then when and where the
+// of internal/tools/pgbench when -pg names one, the artifact table of
+// internal/tools/fnbuild when -fn names one, then when and where the
 // go test figures were measured, every benchmark's metrics, and the ratios
 // between variants that ran side by side in the same run (absolute figures
 // depend on the machine and on the Prefect server's SQLite database;
@@ -26,15 +27,22 @@ import (
 func main() {
 	out := flag.String("o", "bench/results.txt", "results file to write")
 	pg := flag.String("pg", "", "report of internal/tools/pgbench to put first in the results file")
+	fn := flag.String("fn", "", "artifact table of internal/tools/fnbuild to put after it")
 	flag.Parse()
 	var first []byte
-	if *pg != "" {
-		data, err := os.ReadFile(*pg)
+	for _, f := range []struct{ path, what string }{{*pg, "the PostgreSQL report"}, {*fn, "the artifact table"}} {
+		if f.path == "" {
+			continue
+		}
+		data, err := os.ReadFile(f.path)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "benchreport: the PostgreSQL report:", err)
+			fmt.Fprintf(os.Stderr, "benchreport: %s: %v\n", f.what, err)
 			os.Exit(1)
 		}
-		first = data
+		if len(first) > 0 {
+			first = append(first, "\n"+strings.Repeat("-", 78)+"\n\n"...)
+		}
+		first = append(first, data...)
 	}
 	if err := run(os.Stdin, os.Stdout, *out, first); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)

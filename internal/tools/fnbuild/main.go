@@ -3,18 +3,27 @@
 //
 //   - dist/lambda-arm64.zip, dist/lambda-amd64.zip: the provided.al2023
 //     bootstrap, built with -tags lambda.norpc;
-//   - dist/gcp-source.zip: the module's Go sources for a Cloud Run
-//     functions / Cloud Run source deployment (GOOGLE_BUILDABLE=./functions/gcp);
+//   - dist/gcp-source.zip: the Go sources of the GCP function's packages,
+//     for a Cloud Run functions / Cloud Run source deployment
+//     (GOOGLE_BUILDABLE=./functions/gcp);
 //   - dist/azure-package.zip: host.json, the function folders and the
 //     linux/amd64 custom handler binary.
 //
-// Zips are written by Go, so a fresh machine needs no zip tool, and with
-// fixed timestamps, so unchanged code gives byte-identical artifacts.
+// Each links only its own cloud's backend (functions/*/backends.go). Zips
+// are written by Go, so a fresh machine needs no zip tool, and with fixed
+// timestamps, so unchanged code gives byte-identical artifacts.
+//
+// Then it measures each function side by side with its all-in-one build
+// (-tags pushpool_all, every backend) and the Terraform provider: sizes,
+// the cloud SDKs linked, and init time (process start to handler ready and
+// to its first Prefect API request; -runs fresh processes, median), prints
+// the table and writes it to -report when given (make bench).
 package main
 
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,8 +38,10 @@ import (
 
 func main() {
 	out := flag.String("o", "dist", "output directory")
+	runs := flag.Int("runs", 20, "fresh processes per function build whose init time is measured (0: sizes only)")
+	reportTo := flag.String("report", "", "also write the measurement table to this file")
 	flag.Parse()
-	if err := run(*out); err != nil {
+	if err := run(*out, *runs, *reportTo); err != nil {
 		fmt.Fprintln(os.Stderr, "fnbuild:", err)
 		os.Exit(1)
 	}
@@ -45,7 +56,7 @@ type entry struct {
 	mode fs.FileMode
 }
 
-func run(out string) error {
+func run(out string, runs int, reportTo string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -62,7 +73,7 @@ func run(out string) error {
 		built = append(built, name)
 	}
 	if exists("functions/gcp") {
-		src, err := moduleSources()
+		src, err := moduleSources("./functions/gcp")
 		if err != nil {
 			return err
 		}
@@ -106,6 +117,18 @@ func run(out string) error {
 		}
 		fmt.Printf("%-28s %6.1f MiB\n", name, float64(st.Size())/(1<<20))
 	}
+	ms, err := measure(context.Background(), runs, filepath.Join(out, "gcp-source.zip"))
+	if err != nil {
+		return err
+	}
+	var table bytes.Buffer
+	if err := report(&table, ms, runs); err != nil {
+		return err
+	}
+	fmt.Print("\n", table.String())
+	if reportTo != "" {
+		return os.WriteFile(reportTo, table.Bytes(), 0o644)
+	}
 	return nil
 }
 
@@ -133,10 +156,10 @@ func goBuild(pkg, arch, tags string) ([]byte, error) {
 	return os.ReadFile(bin)
 }
 
-// moduleSources are go.mod, go.sum and the non-test Go files of the
-// packages a GCP build needs (dispatch/, functions/, internal/ without the
-// test tools).
-func moduleSources() ([]entry, error) {
+// moduleSources are go.mod, go.sum and the Go files (and embedded files)
+// of the module's packages pkg is built from, as `go list -deps` gives
+// them: nothing of the other clouds' backends goes into the source zip.
+func moduleSources(pkg string) ([]entry, error) {
 	var entries []entry
 	for _, f := range []string{"go.mod", "go.sum"} {
 		b, err := os.ReadFile(f)
@@ -145,27 +168,34 @@ func moduleSources() ([]entry, error) {
 		}
 		entries = append(entries, entry{f, b, 0o644})
 	}
-	for _, root := range []string{"dispatch", "functions", "internal"} {
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(p, filepath.Join("internal", "tools"))) {
-				return filepath.SkipDir
-			}
-			keep := strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") || strings.HasSuffix(p, ".json") && !d.IsDir()
-			if d.IsDir() || !keep {
-				return nil
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			entries = append(entries, entry{filepath.ToSlash(p), b, 0o644})
-			return nil
-		})
+	cmd := exec.Command("go", "list", "-deps", "-f", `{{if and .Module .Module.Main}}{{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{range .EmbedFiles}} {{.}}{{end}}{{end}}`, pkg)
+	cmd.Env = append(os.Environ(), "GOOS=linux", "CGO_ENABLED=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list -deps %s: %w\n%s", pkg, err, stderr.String())
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		dir, err := filepath.Rel(root, fields[0])
 		if err != nil {
 			return nil, err
+		}
+		for _, f := range fields[1:] {
+			p := filepath.Join(dir, f)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, entry{filepath.ToSlash(p), b, 0o644})
 		}
 	}
 	return entries, nil

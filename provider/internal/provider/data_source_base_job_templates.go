@@ -7,10 +7,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/pushpool/pushpool/dispatch/backend/aci"
-	"github.com/pushpool/pushpool/dispatch/backend/cloudrun"
-	"github.com/pushpool/pushpool/dispatch/backend/ecs"
-	"github.com/pushpool/pushpool/dispatch/backend/process"
+	"github.com/pushpool/pushpool/dispatch/pooltype"
 	"github.com/pushpool/pushpool/provider/internal/jsonattr"
 )
 
@@ -57,18 +54,18 @@ func (d *BaseJobTemplatesDataSource) Schema(_ context.Context, _ datasource.Sche
 
 // Read encodes the compiled-in templates.
 func (d *BaseJobTemplatesDataSource) Read(ctx context.Context, _ datasource.ReadRequest, resp *datasource.ReadResponse) {
-	encode := func(name string, t map[string]any) types.String {
-		doc, err := jsonattr.Encode(t)
+	encode := func(f pooltype.Family) types.String {
+		doc, err := jsonattr.Encode(f.DefaultBaseJobTemplate())
 		if err != nil {
-			resp.Diagnostics.AddError("Unable to encode the "+name+" base job template", err.Error()+" This is a bug in the provider.")
+			resp.Diagnostics.AddError("Unable to encode the "+string(f)+" base job template", err.Error()+" This is a bug in the provider.")
 		}
 		return types.StringValue(doc)
 	}
 	m := BaseJobTemplatesDataSourceModel{
-		Process:                encode("process", process.DefaultBaseJobTemplate()),
-		ECS:                    encode("ecs", ecs.DefaultBaseJobTemplate()),
-		CloudRunV2:             encode("cloud-run-v2", cloudrun.DefaultBaseJobTemplate()),
-		AzureContainerInstance: encode("azure-container-instance", aci.DefaultBaseJobTemplate()),
+		Process:                encode(pooltype.Process),
+		ECS:                    encode(pooltype.ECS),
+		CloudRunV2:             encode(pooltype.CloudRun),
+		AzureContainerInstance: encode(pooltype.ACI),
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

@@ -1,0 +1,13 @@
+//go:build !pushpool_all
+
+package main
+
+import (
+	"github.com/pushpool/pushpool/dispatch/backend/ecs"
+	"github.com/pushpool/pushpool/dispatch/backends"
+)
+
+// linked returns the backends this build links: ECS only, so the bootstrap carries no Google or Azure SDK.
+// Built with -tags pushpool_all it links every backend instead
+// (backends_all.go), as make functions does to measure the difference.
+func linked() backends.Set { return backends.Set{ecs.Kind()} }
