@@ -199,6 +199,8 @@ func (p *PrefectProvider) Resources(context.Context) []func() resource.Resource 
 		NewDeploymentScheduleResource,
 		NewAutomationResource,
 		NewBlockResource,
+		NewBlockTypeResource,
+		NewBlockSchemaResource,
 		NewGlobalConcurrencyLimitResource,
 		NewTaskRunConcurrencyLimitResource,
 	}
