@@ -29,13 +29,14 @@ demo: venv ## run scheduled flows end to end on a local Prefect server
 	@PUSHPOOL_VENV="$(VENV)" $(GO) run ./internal/tools/demo -pushpool bin/pushpool
 
 bench: venv ## pushpool vs Prefect's ECS worker on PostgreSQL, then the go test benchmarks on SQLite (about 15 minutes); writes bench/results.txt
-	@set -o pipefail; export PUSHPOOL_VENV="$(VENV)"; pg=$$(mktemp); fn=$$(mktemp); trap 'rm -f "$$pg" "$$fn"' EXIT; \
+	@set -o pipefail; export PUSHPOOL_VENV="$(VENV)"; pg=$$(mktemp); fn=$$(mktemp); pv=$$(mktemp); trap 'rm -f "$$pg" "$$fn" "$$pv"' EXIT; \
 	  $(GO) build -o bin/pushpool ./functions/pushpool && \
 	  $(GO) run ./internal/tools/pgbench -pushpool bin/pushpool -o "$$pg" $(PGBENCHFLAGS) && \
 	  $(GO) run ./internal/tools/fnbuild -o dist -report "$$fn" && \
+	  $(GO) run ./internal/tools/providerbench -o "$$pv" $(PROVIDERBENCHFLAGS) && \
 	  { $(GO) test -run '^$$' -bench '^BenchmarkDispatch$$' -benchtime=3x -timeout 30m ./dispatch/ && \
 	    $(GO) test -run '^$$' -bench . -benchtime=50x -timeout 10m ./dispatch/backend/ecs/ && \
-	    $(GO) test -run '^$$' -bench . -benchtime=4x -timeout 15m ./functions/lambda/; } | $(GO) run ./internal/tools/benchreport -pg "$$pg" -fn "$$fn" -o bench/results.txt
+	    $(GO) test -run '^$$' -bench . -benchtime=4x -timeout 15m ./functions/lambda/; } | $(GO) run ./internal/tools/benchreport -pg "$$pg" -provider "$$pv" -fn "$$fn" -o bench/results.txt
 
 chaos: venv ## the full chaos test: 1,000 runs, 8 dispatchers, 12% faults, random SIGKILLs, on PostgreSQL (about 10 minutes)
 	@PUSHPOOL_VENV="$(VENV)" $(GO) run ./internal/tools/chaos $(CHAOSFLAGS)

@@ -1,7 +1,8 @@
 // Command benchreport reads `go test -bench` output on standard input,
 // echoes it, and writes a results file: the PostgreSQL side-by-side report
-// of internal/tools/pgbench when -pg names one, the artifact table of
-// internal/tools/fnbuild when -fn names one, then when and where the
+// of internal/tools/pgbench when -pg names one, the Terraform provider
+// report of internal/tools/providerbench when -provider names one, the
+// artifact table of internal/tools/fnbuild when -fn names one, then when and where the
 // go test figures were measured, every benchmark's metrics, and the ratios
 // between variants that ran side by side in the same run (absolute figures
 // depend on the machine and on the Prefect server's SQLite database;
@@ -27,10 +28,13 @@ import (
 func main() {
 	out := flag.String("o", "bench/results.txt", "results file to write")
 	pg := flag.String("pg", "", "report of internal/tools/pgbench to put first in the results file")
-	fn := flag.String("fn", "", "artifact table of internal/tools/fnbuild to put after it")
+	provider := flag.String("provider", "", "report of internal/tools/providerbench to put after it")
+	fn := flag.String("fn", "", "artifact table of internal/tools/fnbuild to put after them")
 	flag.Parse()
 	var first []byte
-	for _, f := range []struct{ path, what string }{{*pg, "the PostgreSQL report"}, {*fn, "the artifact table"}} {
+	for _, f := range []struct{ path, what string }{
+		{*pg, "the PostgreSQL report"}, {*provider, "the provider report"}, {*fn, "the artifact table"},
+	} {
 		if f.path == "" {
 			continue
 		}

@@ -21,6 +21,7 @@ type resourceData struct {
 	client *prefect.Client
 	ext    *prefectext.Client
 	pools  *plannedPools
+	cache  *readCache
 }
 
 // extFrom returns the client of the routes dispatch/prefect lacks, or nil

@@ -168,8 +168,11 @@ func (p *PrefectProvider) Configure(ctx context.Context, req provider.ConfigureR
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	// One connection pool for both clients.
-	clientCfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	// One connection pool for both clients, and one change at a time.
+	clientCfg.HTTPClient = &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: newOneWriteAtATime(http.DefaultTransport.(*http.Transport).Clone()),
+	}
 	client, err := prefect.New(clientCfg)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid Prefect provider configuration", err.Error())
@@ -184,7 +187,7 @@ func (p *PrefectProvider) Configure(ctx context.Context, req provider.ConfigureR
 		resp.Diagnostics.AddError(fmt.Sprintf("Unable to use the Prefect API at %s", client.URL()), err.Error())
 		return
 	}
-	resp.ResourceData = &resourceData{client: client, ext: ext, pools: newPlannedPools()}
+	resp.ResourceData = &resourceData{client: client, ext: ext, pools: newPlannedPools(), cache: newReadCache()}
 	resp.DataSourceData = client
 }
 

@@ -46,6 +46,7 @@ const deploymentSchemaVersion = 1
 type DeploymentResource struct {
 	client *prefect.Client
 	ext    *prefectext.Client
+	cache  *readCache
 	// planned holds the templates this plan gives work pools.
 	planned *plannedPools
 }
@@ -246,6 +247,7 @@ func (r *DeploymentResource) Schema(_ context.Context, _ resource.SchemaRequest,
 func (r *DeploymentResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
 	r.ext = extFrom(req.ProviderData)
+	r.cache = readCacheFrom(req.ProviderData)
 	r.planned = plannedPoolsFrom(req.ProviderData)
 }
 
@@ -264,7 +266,7 @@ func (r *DeploymentResource) Create(ctx context.Context, req resource.CreateRequ
 	}
 	name, flowID := plan.Name.ValueString(), plan.FlowID.ValueString()
 	what := deploymentName(name)
-	flow, err := r.client.ReadFlow(ctx, flowID)
+	flow, err := r.cache.flow(ctx, r.client, flowID)
 	if err != nil {
 		if prefect.IsNotFound(err) {
 			resp.Diagnostics.AddAttributeError(path.Root("flow_id"), fmt.Sprintf("Unable to create %s", what),
@@ -322,6 +324,7 @@ func (r *DeploymentResource) Create(ctx context.Context, req resource.CreateRequ
 			return
 		}
 	}
+	r.cache.putDeployment(dep)
 	plan.fromAPI(ctx, dep, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
@@ -342,6 +345,7 @@ func (r *DeploymentResource) Read(ctx context.Context, req resource.ReadRequest,
 		addAPIError(&resp.Diagnostics, "read", deploymentName(state.Name.ValueString()), err)
 		return
 	}
+	r.cache.putDeployment(dep)
 	state.fromAPI(ctx, dep, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
@@ -389,6 +393,7 @@ func (r *DeploymentResource) Update(ctx context.Context, req resource.UpdateRequ
 		addAPIError(&resp.Diagnostics, "read", what, err)
 		return
 	}
+	r.cache.putDeployment(dep)
 	plan.fromAPI(ctx, dep, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
@@ -400,6 +405,7 @@ func (r *DeploymentResource) Delete(ctx context.Context, req resource.DeleteRequ
 	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
+	r.cache.forgetDeployment(state.ID.ValueString())
 	if err := r.client.DeleteDeployment(ctx, state.ID.ValueString()); err != nil && !prefect.IsNotFound(err) {
 		addAPIError(&resp.Diagnostics, "delete", deploymentName(state.Name.ValueString()), err)
 	}
@@ -481,7 +487,7 @@ func (r *DeploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 	var pool *prefect.WorkPool
 	var poolErr error
 	if known(poolName) && r.client != nil {
-		p, err := r.client.ReadWorkPool(ctx, poolName.ValueString())
+		p, err := r.cache.pool(ctx, r.client, poolName.ValueString())
 		switch {
 		case err == nil:
 			pool = &p

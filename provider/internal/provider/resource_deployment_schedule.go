@@ -44,6 +44,7 @@ const deploymentScheduleSchemaVersion = 1
 // DeploymentScheduleResource manages one schedule of a deployment
 // (prefect_deployment_schedule).
 type DeploymentScheduleResource struct {
+	cache  *readCache
 	client *prefect.Client
 }
 
@@ -179,6 +180,7 @@ func (r *DeploymentScheduleResource) ConfigValidators(context.Context) []resourc
 // Configure receives the provider's client.
 func (r *DeploymentScheduleResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
+	r.cache = readCacheFrom(req.ProviderData)
 }
 
 // Create adds the schedule to its deployment.
@@ -193,6 +195,7 @@ func (r *DeploymentScheduleResource) Create(ctx context.Context, req resource.Cr
 		return
 	}
 	depID := plan.DeploymentID.ValueString()
+	r.cache.forgetDeployment(depID)
 	created, err := r.client.CreateDeploymentSchedules(ctx, depID, []prefect.ScheduleCreate{{
 		Schedule:         plan.schedule(),
 		Active:           plan.Active.ValueBool(),
@@ -246,6 +249,7 @@ func (r *DeploymentScheduleResource) Update(ctx context.Context, req resource.Up
 	depID, id := plan.DeploymentID.ValueString(), plan.ID.ValueString()
 	what := scheduleName(depID, id)
 	active := plan.Active.ValueBool()
+	r.cache.forgetDeployment(depID)
 	err := r.client.UpdateDeploymentSchedule(ctx, depID, id, prefect.ScheduleUpdate{
 		Schedule:         plan.schedule(),
 		Active:           &active,
@@ -277,6 +281,7 @@ func (r *DeploymentScheduleResource) Delete(ctx context.Context, req resource.De
 		return
 	}
 	depID, id := state.DeploymentID.ValueString(), state.ID.ValueString()
+	r.cache.forgetDeployment(depID)
 	if err := r.client.DeleteDeploymentSchedule(ctx, depID, id); err != nil && !prefect.IsNotFound(err) {
 		addAPIError(&resp.Diagnostics, "delete", scheduleName(depID, id), err)
 	}
@@ -378,14 +383,22 @@ func (r *DeploymentScheduleResource) ModifyPlan(ctx context.Context, req resourc
 }
 
 // find reads a deployment's schedules and returns the one with the id;
-// found is false when it, or the deployment, does not exist.
+// found is false when it, or the deployment, does not exist. The schedules
+// of a deployment this provider process has just read (the deployment's own
+// refresh, before its schedules') cost no request.
 func (r *DeploymentScheduleResource) find(ctx context.Context, depID, id string) (prefect.DeploymentSchedule, bool, error) {
-	all, err := r.client.ListDeploymentSchedules(ctx, depID)
-	if prefect.IsNotFound(err) {
-		return prefect.DeploymentSchedule{}, false, nil
-	}
-	if err != nil {
-		return prefect.DeploymentSchedule{}, false, err
+	var all []prefect.DeploymentSchedule
+	if dep, ok := r.cache.deployment(depID); ok {
+		all = dep.Schedules
+	} else {
+		var err error
+		all, err = r.client.ListDeploymentSchedules(ctx, depID)
+		if prefect.IsNotFound(err) {
+			return prefect.DeploymentSchedule{}, false, nil
+		}
+		if err != nil {
+			return prefect.DeploymentSchedule{}, false, err
+		}
 	}
 	for _, s := range all {
 		if s.ID == id {

@@ -30,6 +30,7 @@ const flowSchemaVersion = 1
 // FlowResource manages a flow (prefect_flow), the parent of deployments.
 type FlowResource struct {
 	client *prefect.Client
+	cache  *readCache
 }
 
 // FlowResourceModel is the state of a prefect_flow.
@@ -79,6 +80,7 @@ func (r *FlowResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 // Configure receives the provider's client.
 func (r *FlowResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
+	r.cache = readCacheFrom(req.ProviderData)
 }
 
 // Create creates the flow. The API's create returns an existing flow of the
@@ -109,6 +111,7 @@ func (r *FlowResource) Create(ctx context.Context, req resource.CreateRequest, r
 		addAPIError(&resp.Diagnostics, "create", flowName(name), err)
 		return
 	}
+	r.cache.putFlow(f)
 	plan.fromAPI(ctx, f, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
@@ -129,6 +132,7 @@ func (r *FlowResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 		addAPIError(&resp.Diagnostics, "read", flowName(state.Name.ValueString()), err)
 		return
 	}
+	r.cache.putFlow(f)
 	state.fromAPI(ctx, f, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
@@ -154,6 +158,7 @@ func (r *FlowResource) Update(ctx context.Context, req resource.UpdateRequest, r
 		addAPIError(&resp.Diagnostics, "read", flowName(name), err)
 		return
 	}
+	r.cache.putFlow(f)
 	plan.fromAPI(ctx, f, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
@@ -165,6 +170,7 @@ func (r *FlowResource) Delete(ctx context.Context, req resource.DeleteRequest, r
 	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
+	r.cache.forgetFlow(state.ID.ValueString())
 	if err := r.client.DeleteFlow(ctx, state.ID.ValueString()); err != nil && !prefect.IsNotFound(err) {
 		addAPIError(&resp.Diagnostics, "delete", flowName(state.Name.ValueString()), err)
 	}

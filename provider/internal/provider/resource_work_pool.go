@@ -31,6 +31,7 @@ const workPoolSchemaVersion = 1
 
 // WorkPoolResource manages a work pool (prefect_work_pool).
 type WorkPoolResource struct {
+	cache  *readCache
 	client *prefect.Client
 	// planned records the templates this plan gives pools, for the
 	// deployments' job variable checks.
@@ -120,6 +121,7 @@ func (r *WorkPoolResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 func (r *WorkPoolResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
 	r.planned = plannedPoolsFrom(req.ProviderData)
+	r.cache = readCacheFrom(req.ProviderData)
 }
 
 // Create creates the pool.
@@ -145,6 +147,7 @@ func (r *WorkPoolResource) Create(ctx context.Context, req resource.CreateReques
 		addAPIError(&resp.Diagnostics, "create", workPoolName(plan.Name.ValueString()), err)
 		return
 	}
+	r.cache.putPool(pool)
 	plan.fromAPI(pool, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
@@ -165,6 +168,7 @@ func (r *WorkPoolResource) Read(ctx context.Context, req resource.ReadRequest, r
 		addAPIError(&resp.Diagnostics, "read", workPoolName(state.Name.ValueString()), err)
 		return
 	}
+	r.cache.putPool(pool)
 	state.fromAPI(pool, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
@@ -192,7 +196,8 @@ func (r *WorkPoolResource) Update(ctx context.Context, req resource.UpdateReques
 		addAPIError(&resp.Diagnostics, "update", workPoolName(name), err)
 		return
 	}
-	pool, err := r.client.ReadWorkPool(ctx, name)
+	r.cache.forgetPool(name)
+	pool, err := r.cache.pool(ctx, r.client, name)
 	if err != nil {
 		addAPIError(&resp.Diagnostics, "read", workPoolName(name), err)
 		return
@@ -208,6 +213,7 @@ func (r *WorkPoolResource) Delete(ctx context.Context, req resource.DeleteReques
 	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
+	r.cache.forgetPool(state.Name.ValueString())
 	if err := r.client.DeleteWorkPool(ctx, state.Name.ValueString()); err != nil && !prefect.IsNotFound(err) {
 		addAPIError(&resp.Diagnostics, "delete", workPoolName(state.Name.ValueString()), err)
 	}
