@@ -22,6 +22,7 @@ type resourceData struct {
 	ext    *prefectext.Client
 	pools  *plannedPools
 	cache  *readCache
+	reads  *refreshReads
 }
 
 // extFrom returns the client of the routes dispatch/prefect lacks, or nil

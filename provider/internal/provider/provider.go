@@ -187,7 +187,7 @@ func (p *PrefectProvider) Configure(ctx context.Context, req provider.ConfigureR
 		resp.Diagnostics.AddError(fmt.Sprintf("Unable to use the Prefect API at %s", client.URL()), err.Error())
 		return
 	}
-	resp.ResourceData = &resourceData{client: client, ext: ext, pools: newPlannedPools(), cache: newReadCache()}
+	resp.ResourceData = &resourceData{client: client, ext: ext, pools: newPlannedPools(), cache: newReadCache(), reads: newRefreshReads(client, ext)}
 	resp.DataSourceData = client
 }
 

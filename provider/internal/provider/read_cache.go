@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -62,10 +61,9 @@ func (c *readCache) forgetPool(name string) {
 	}
 }
 
-// pool returns the named pool, read from the server unless this process has
-// it already.
-func (c *readCache) pool(ctx context.Context, client *prefect.Client, name string) (prefect.WorkPool, error) {
-	read := func() (prefect.WorkPool, error) { return client.ReadWorkPool(ctx, name) }
+// pool returns the named pool, read with read unless this process has it
+// already.
+func (c *readCache) pool(name string, read func() (prefect.WorkPool, error)) (prefect.WorkPool, error) {
 	if c == nil {
 		return read()
 	}
@@ -86,10 +84,9 @@ func (c *readCache) forgetFlow(id string) {
 	}
 }
 
-// flow returns the flow with the id, read from the server unless this
-// process has it already.
-func (c *readCache) flow(ctx context.Context, client *prefect.Client, id string) (prefect.Flow, error) {
-	read := func() (prefect.Flow, error) { return client.ReadFlow(ctx, id) }
+// flow returns the flow with the id, read with read unless this process
+// has it already.
+func (c *readCache) flow(id string, read func() (prefect.Flow, error)) (prefect.Flow, error) {
 	if c == nil {
 		return read()
 	}

@@ -47,6 +47,7 @@ type DeploymentResource struct {
 	client *prefect.Client
 	ext    *prefectext.Client
 	cache  *readCache
+	reads  *refreshReads
 	// planned holds the templates this plan gives work pools.
 	planned *plannedPools
 }
@@ -248,6 +249,7 @@ func (r *DeploymentResource) Configure(_ context.Context, req resource.Configure
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
 	r.ext = extFrom(req.ProviderData)
 	r.cache = readCacheFrom(req.ProviderData)
+	r.reads = refreshReadsFrom(req.ProviderData)
 	r.planned = plannedPoolsFrom(req.ProviderData)
 }
 
@@ -266,7 +268,7 @@ func (r *DeploymentResource) Create(ctx context.Context, req resource.CreateRequ
 	}
 	name, flowID := plan.Name.ValueString(), plan.FlowID.ValueString()
 	what := deploymentName(name)
-	flow, err := r.cache.flow(ctx, r.client, flowID)
+	flow, err := r.cache.flow(flowID, func() (prefect.Flow, error) { return r.client.ReadFlow(ctx, flowID) })
 	if err != nil {
 		if prefect.IsNotFound(err) {
 			resp.Diagnostics.AddAttributeError(path.Root("flow_id"), fmt.Sprintf("Unable to create %s", what),
@@ -336,7 +338,7 @@ func (r *DeploymentResource) Read(ctx context.Context, req resource.ReadRequest,
 	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
-	dep, err := r.client.ReadDeployment(ctx, state.ID.ValueString())
+	dep, err := r.reads.deployment(ctx, r.client, state.ID.ValueString())
 	if prefect.IsNotFound(err) {
 		resp.State.RemoveResource(ctx)
 		return
@@ -487,7 +489,8 @@ func (r *DeploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 	var pool *prefect.WorkPool
 	var poolErr error
 	if known(poolName) && r.client != nil {
-		p, err := r.cache.pool(ctx, r.client, poolName.ValueString())
+		name := poolName.ValueString()
+		p, err := r.cache.pool(name, func() (prefect.WorkPool, error) { return r.reads.pool(ctx, r.client, name) })
 		switch {
 		case err == nil:
 			pool = &p

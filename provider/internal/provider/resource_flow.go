@@ -31,6 +31,7 @@ const flowSchemaVersion = 1
 type FlowResource struct {
 	client *prefect.Client
 	cache  *readCache
+	reads  *refreshReads
 }
 
 // FlowResourceModel is the state of a prefect_flow.
@@ -81,6 +82,7 @@ func (r *FlowResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 func (r *FlowResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
 	r.cache = readCacheFrom(req.ProviderData)
+	r.reads = refreshReadsFrom(req.ProviderData)
 }
 
 // Create creates the flow. The API's create returns an existing flow of the
@@ -123,7 +125,7 @@ func (r *FlowResource) Read(ctx context.Context, req resource.ReadRequest, resp 
 	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
-	f, err := r.client.ReadFlow(ctx, state.ID.ValueString())
+	f, err := r.reads.flow(ctx, r.client, state.ID.ValueString())
 	if prefect.IsNotFound(err) {
 		resp.State.RemoveResource(ctx)
 		return

@@ -31,6 +31,7 @@ const variableSchemaVersion = 2
 // VariableResource manages a Prefect variable (prefect_variable).
 type VariableResource struct {
 	client *prefect.Client
+	reads  *refreshReads
 }
 
 // VariableResourceModel is the state of a prefect_variable.
@@ -86,6 +87,7 @@ func (r *VariableResource) Schema(_ context.Context, _ resource.SchemaRequest, r
 // Configure receives the provider's client.
 func (r *VariableResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
+	r.reads = refreshReadsFrom(req.ProviderData)
 }
 
 // Create creates the variable.
@@ -115,7 +117,7 @@ func (r *VariableResource) Read(ctx context.Context, req resource.ReadRequest, r
 	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
-	v, err := r.client.ReadVariableByID(ctx, state.ID.ValueString())
+	v, err := r.reads.variable(ctx, r.client, state.ID.ValueString())
 	if prefect.IsNotFound(err) {
 		resp.State.RemoveResource(ctx)
 		return

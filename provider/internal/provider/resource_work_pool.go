@@ -32,6 +32,7 @@ const workPoolSchemaVersion = 1
 // WorkPoolResource manages a work pool (prefect_work_pool).
 type WorkPoolResource struct {
 	cache  *readCache
+	reads  *refreshReads
 	client *prefect.Client
 	// planned records the templates this plan gives pools, for the
 	// deployments' job variable checks.
@@ -122,6 +123,7 @@ func (r *WorkPoolResource) Configure(_ context.Context, req resource.ConfigureRe
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
 	r.planned = plannedPoolsFrom(req.ProviderData)
 	r.cache = readCacheFrom(req.ProviderData)
+	r.reads = refreshReadsFrom(req.ProviderData)
 }
 
 // Create creates the pool.
@@ -159,7 +161,7 @@ func (r *WorkPoolResource) Read(ctx context.Context, req resource.ReadRequest, r
 	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
-	pool, err := r.client.ReadWorkPool(ctx, state.Name.ValueString())
+	pool, err := r.reads.pool(ctx, r.client, state.Name.ValueString())
 	if prefect.IsNotFound(err) {
 		resp.State.RemoveResource(ctx)
 		return
@@ -196,12 +198,13 @@ func (r *WorkPoolResource) Update(ctx context.Context, req resource.UpdateReques
 		addAPIError(&resp.Diagnostics, "update", workPoolName(name), err)
 		return
 	}
-	r.cache.forgetPool(name)
-	pool, err := r.cache.pool(ctx, r.client, name)
+	pool, err := r.client.ReadWorkPool(ctx, name)
 	if err != nil {
+		r.cache.forgetPool(name)
 		addAPIError(&resp.Diagnostics, "read", workPoolName(name), err)
 		return
 	}
+	r.cache.putPool(pool)
 	plan.fromAPI(pool, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
