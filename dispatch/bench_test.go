@@ -32,6 +32,8 @@ func (noopBackend) Stop(context.Context, string) error { return nil }
 type countingAPI struct {
 	dispatch.API
 	n atomic.Int64
+	// logs counts the CreateLogs requests among n.
+	logs atomic.Int64
 }
 
 func (c *countingAPI) count() { c.n.Add(1) }
@@ -74,6 +76,7 @@ func (c *countingAPI) UpdateFlowRunLabels(ctx context.Context, id string, labels
 }
 func (c *countingAPI) CreateLogs(ctx context.Context, logs []prefect.Log) error {
 	c.count()
+	c.logs.Add(1)
 	return c.API.CreateLogs(ctx, logs)
 }
 func (c *countingAPI) ReadFlowRun(ctx context.Context, id string) (prefect.FlowRun, error) {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,13 +115,22 @@ type Config struct {
 	// reaches runs claimed this much later at most. Within a pass each is
 	// read once, whatever this is. Zero reads them afresh every pass.
 	ReadCacheTTL time.Duration
-	// SettingsEnv is the dispatcher's own Prefect settings given to every job
-	// (PREFECT_API_URL, and PREFECT_API_KEY or PREFECT_API_AUTH_STRING when set),
-	// as a worker passes its explicitly set settings.
+	// SettingsEnv is the dispatcher's own Prefect settings given to every job,
+	// under the job template's env, as a worker passes its explicitly set
+	// settings: every setting in its environment (prefectenv.ForJobs) with
+	// the API URL, key and auth string it connects with.
 	SettingsEnv map[string]string
 	// LookupEnv reads the dispatcher's environment for {{ $NAME }}
-	// placeholders. Nil means no variables are set.
+	// placeholders, through TemplateEnv. Nil means no variables are set.
 	LookupEnv func(string) (string, bool)
+	// TemplateEnv are the names and globs (path.Match) of the variables
+	// {{ $NAME }} may read; nil means DefaultTemplateEnv, empty none. The
+	// dispatcher's credentials (cloud keys and tokens, the Prefect API key,
+	// auth string and custom headers, the webhook secret, any name holding
+	// SECRET, TOKEN, PASSWORD, ...) and any value equal to its API key or
+	// auth string are refused whatever it says. A refused placeholder
+	// renders empty and the run's log says why.
+	TemplateEnv []string
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 }
@@ -161,6 +172,9 @@ func (c *Config) fillDefaults() {
 	if c.LookupEnv == nil {
 		c.LookupEnv = func(string) (string, bool) { return "", false }
 	}
+	if c.TemplateEnv == nil {
+		c.TemplateEnv = DefaultTemplateEnv
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -181,6 +195,11 @@ func (c Config) Validate() error {
 		c.SubmitTimeout < 0 || c.StartTimeout < 0 || c.RequeueBackoff < 0:
 		return errors.New("dispatch config: HeartbeatInterval, RecordTimeout, SubmitTimeout, StartTimeout, RequeueBackoff, SubmitReserve and RecordReserve must not be negative")
 	}
+	for _, p := range c.TemplateEnv {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			return fmt.Errorf("dispatch config: TemplateEnv holds %q, which is not a name or glob such as IMAGE_TAG or TEAM_*", p)
+		}
+	}
 	return nil
 }
 
@@ -194,6 +213,8 @@ type Dispatcher struct {
 	log     *slog.Logger
 	// reads reuses what passes read for Config.ReadCacheTTL.
 	reads *cachedReads
+	// env answers the templates' {{ $NAME }} placeholders.
+	env templateEnv
 	// schemas remembers the compiled variables schemas runs are validated
 	// against.
 	schemas template.Schemas
@@ -222,7 +243,13 @@ func New(cfg Config, api API, backend Backend, logger *slog.Logger) (*Dispatcher
 	// A shutdown cuts reads off mid-flight, one per run: those warnings go
 	// to debug, and the loop that ends says so once (see Serve).
 	logger = quietOnShutdown(logger)
-	return &Dispatcher{cfg: cfg, api: api, backend: backend, log: logger,
+	env := templateEnv{lookup: cfg.LookupEnv, allow: cfg.TemplateEnv}
+	for _, k := range []string{prefect.EnvAPIKey, prefect.EnvAuthString} {
+		if v := strings.TrimSpace(cfg.SettingsEnv[k]); v != "" {
+			env.secrets = append(env.secrets, v)
+		}
+	}
+	return &Dispatcher{cfg: cfg, api: api, backend: backend, log: logger, env: env,
 		reads: newCachedReads(api, cfg.ReadCacheTTL, cfg.Now), beats: map[string]time.Time{}}, nil
 }
 

@@ -688,8 +688,10 @@ func TestDispatcher_RunOnce_requestsPerRun(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	api := &countingAPI{API: e.api}
+	// An hour's heartbeat interval: the second pass comes well within half
+	// of it however slow the machine (with 30 s it may not).
 	d, err := dispatch.New(dispatch.Config{WorkerName: "pushpool-test", Lookahead: dispatch.DefaultLookahead, ReadCacheTTL: time.Hour,
-		SettingsEnv: map[string]string{"PREFECT_API_URL": srv.URL}}, api, noopBackend{}, nil)
+		HeartbeatInterval: time.Hour, SettingsEnv: map[string]string{"PREFECT_API_URL": srv.URL}}, api, noopBackend{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -699,12 +701,17 @@ func TestDispatcher_RunOnce_requestsPerRun(t *testing.T) {
 			e.run(e.dep)
 		}
 		api.n.Store(0)
+		api.logs.Store(0)
+		start := time.Now()
 		res, err := d.RunOnce(t.Context(), e.pool.Name)
 		if err != nil || res.Count(dispatch.Submitted) != n {
 			t.Fatalf("pass = %+v, %v; want %d runs submitted", res, err, n)
 		}
-		if got, limit := api.n.Load(), int64(3*n+perPass); got > limit {
-			t.Errorf("a pass over %d runs made %d Prefect requests, want at most %d (3 a run, %d a pass)", n, got, limit, perPass)
+		// Log lines go out in batches at most 2 s apart: a pass slowed by a
+		// loaded machine may send one more batch per 2 s it took.
+		slow := min(api.logs.Load()-1, int64(time.Since(start)/(2*time.Second)))
+		if got, limit := api.n.Load(), int64(3*n+perPass)+max(slow, 0); got > limit {
+			t.Errorf("a pass over %d runs made %d Prefect requests (%d of them log batches), want at most %d (3 a run, %d a pass, and %d log batches for a slow pass)", n, got, api.logs.Load(), limit, perPass, max(slow, 0))
 		}
 	}
 }

@@ -165,7 +165,7 @@ func (rp *reconcilePass) job(ctx context.Context, run prefect.FlowRun, a Attempt
 	if err != nil {
 		return Job{}, err
 	}
-	job, err := p.render(ctx, run, flow, dep, nil)
+	job, err := p.render(ctx, run, flow, dep, nil, nil)
 	if err != nil {
 		return Job{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"sort"
 	"strings"
@@ -49,7 +50,11 @@ func (d *Dispatcher) Render(ctx context.Context, flowRunID string) (Job, error) 
 	for _, k := range []string{"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"} {
 		secrets.add(d.cfg.SettingsEnv[k])
 	}
-	job, err := p.render(ctx, run, flow, dep, secrets)
+	refused := &envRefusals{}
+	job, err := p.render(ctx, run, flow, dep, secrets, refused)
+	for _, line := range refused.lines(pool.Name) {
+		d.log.WarnContext(ctx, line, slog.String("flow_run_id", flowRunID))
+	}
 	if err != nil {
 		return Job{}, fmt.Errorf("render the job of flow run %s from work pool %q: %w", flowRunID, pool.Name, err)
 	}

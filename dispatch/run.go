@@ -140,7 +140,11 @@ func (p *pass) handle(ctx context.Context, run prefect.FlowRun) RunResult {
 	}
 
 	sctx, scancel := p.submitContext(ctx)
-	job, renderErr := p.render(sctx, run, flow, dep, nil)
+	refused := &envRefusals{}
+	job, renderErr := p.render(sctx, run, flow, dep, nil, refused)
+	for _, line := range refused.lines(p.pool.Name) {
+		rl.add(prefect.LogWarning, line)
+	}
 	job.Attempt = attempt
 	var infraID string
 	if renderErr == nil {
@@ -390,11 +394,17 @@ func stateTime(s prefect.State) time.Time {
 
 // render builds the job a Prefect worker of this pool would build. A non-nil
 // secrets collects the secret values of the blocks the job uses.
-func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flow, dep *prefect.Deployment, secrets *secretSet) (Job, error) {
+// refused, when not nil, collects the {{ $NAME }} placeholders the
+// template may not read (see Config.TemplateEnv).
+func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flow, dep *prefect.Deployment, secrets *secretSet, refused *envRefusals) (Job, error) {
+	if refused == nil {
+		refused = &envRefusals{}
+	}
+	env := p.d.env.reader(refused)
 	in := template.Input{
 		BaseJobTemplate:     p.pool.BaseJobTemplate,
 		FlowRunJobVariables: run.JobVariables,
-		Env:                 p.d.cfg.LookupEnv,
+		Env:                 env,
 	}
 	info := template.RunInfo{
 		FlowRunID: run.ID, FlowRunName: run.Name,
@@ -403,7 +413,7 @@ func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flo
 		WorkerName:  p.d.cfg.WorkerName,
 		SettingsEnv: p.d.cfg.SettingsEnv,
 		FlowRun:     asObject(run), Flow: asObject(flow),
-		Env: p.d.cfg.LookupEnv,
+		Env: env,
 	}
 	depName := ""
 	if dep != nil {

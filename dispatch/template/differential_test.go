@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushpool/pushpool/dispatch/prefectenv"
 )
 
 // The differential test renders every case twice, with this package and with
@@ -137,13 +139,15 @@ func TestRender_MatchesPrefect(t *testing.T) {
 	}
 
 	resolver := httpResolver{api: api}
+	// The settings a dispatcher with Python's environment gives its jobs.
+	jobSettings := prefectenv.ForJobs(lookup)
 	equal := 0
 	for i, c := range cases {
 		py := results[i]
 		if py.Name != c.Name {
 			t.Fatalf("result %d is for %q, want %q", i, py.Name, c.Name)
 		}
-		if problems := compareCase(ctx, c, wire[i], py, resolver, settings, lookup, version); len(problems) > 0 {
+		if problems := compareCase(ctx, c, wire[i], py, resolver, jobSettings, lookup, version); len(problems) > 0 {
 			t.Errorf("case %q differs from Prefect %s:\n  %s", c.Name, version, strings.Join(problems, "\n  "))
 			continue
 		}

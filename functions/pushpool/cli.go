@@ -22,6 +22,7 @@ import (
 	"github.com/pushpool/pushpool/dispatch/backends"
 	"github.com/pushpool/pushpool/dispatch/backends/all"
 	"github.com/pushpool/pushpool/dispatch/prefect"
+	"github.com/pushpool/pushpool/dispatch/prefectenv"
 	"github.com/pushpool/pushpool/dispatch/template"
 )
 
@@ -120,6 +121,7 @@ type options struct {
 	startTimeout    time.Duration
 	claimTimeout    time.Duration
 	maxRequeues     int
+	templateEnv     []string
 	wait            bool
 	output          string
 	logLevel        string
@@ -233,6 +235,13 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 	if env.err != nil {
 		return o, env.err
 	}
+	if v, ok := lookup(dispatch.EnvTemplateEnv); ok {
+		list, err := dispatch.ParseTemplateEnv(v)
+		if err != nil {
+			return o, err
+		}
+		o.templateEnv = list
+	}
 	var queues stringList
 	fs := flag.NewFlagSet("pushpool "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -339,9 +348,12 @@ func newApp(opts options, lookup func(string) (string, bool), logger *slog.Logge
 	return &app{opts: opts, conn: cfg, api: api, lookup: lookup, log: logger}, nil
 }
 
-// settingsEnv is what a worker passes its jobs of its own Prefect settings.
+// settingsEnv is what a worker passes its jobs of its own Prefect settings:
+// every setting in the environment (prefectenv), and the API URL, key and
+// auth string the command connects with.
 func (a *app) settingsEnv() map[string]string {
-	env := map[string]string{prefect.EnvAPIURL: a.conn.URL}
+	env := prefectenv.ForJobs(a.lookup)
+	env[prefect.EnvAPIURL] = a.conn.URL
 	if a.conn.APIKey != "" {
 		env[prefect.EnvAPIKey] = a.conn.APIKey
 	}
@@ -366,6 +378,7 @@ func (a *app) dispatcher(backend dispatch.Backend) (*dispatch.Dispatcher, error)
 		MaxRequeues:              requeues(a.opts.maxRequeues),
 		SettingsEnv:              a.settingsEnv(),
 		LookupEnv:                a.lookup,
+		TemplateEnv:              a.opts.templateEnv,
 	}, a.api, backend, a.log)
 }
 

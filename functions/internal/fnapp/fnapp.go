@@ -19,6 +19,7 @@ import (
 	"github.com/pushpool/pushpool/dispatch/backends"
 	"github.com/pushpool/pushpool/dispatch/invoke"
 	"github.com/pushpool/pushpool/dispatch/prefect"
+	"github.com/pushpool/pushpool/dispatch/prefectenv"
 )
 
 // The environment variables every function reads. The platform's own
@@ -54,7 +55,10 @@ type Settings struct {
 	SubmitReserve  time.Duration
 	MaxSubmissions int
 	FlowHeartbeat  time.Duration
-	Lookup         func(string) (string, bool)
+	// TemplateEnv is dispatch.Config.TemplateEnv, from
+	// PUSHPOOL_TEMPLATE_ENV (nil when unset: the default).
+	TemplateEnv []string
+	Lookup      func(string) (string, bool)
 }
 
 // FromEnv reads the settings. The Prefect API key may be absent here when
@@ -109,6 +113,13 @@ func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
 		FlowHeartbeat:  seconds(EnvFlowHeartbeat, 0),
 		Lookup:         lookup,
 	}
+	if v, ok := lookup(dispatch.EnvTemplateEnv); ok {
+		list, err := dispatch.ParseTemplateEnv(v)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		s.TemplateEnv = list
+	}
 	for _, p := range strings.Split(get(EnvPools), ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			s.Pools = append(s.Pools, p)
@@ -139,7 +150,10 @@ func Build(s Settings, linked backends.Set, queue invoke.Queue, webhookSecret []
 	if err != nil {
 		return nil, err
 	}
-	settingsEnv := map[string]string{prefect.EnvAPIURL: pc.URL}
+	// Every Prefect setting the function was given reaches its jobs, as a
+	// worker's do, with the API connection it uses.
+	settingsEnv := prefectenv.ForJobs(s.Lookup)
+	settingsEnv[prefect.EnvAPIURL] = pc.URL
 	if pc.APIKey != "" {
 		settingsEnv[prefect.EnvAPIKey] = pc.APIKey
 	}
@@ -167,6 +181,7 @@ func Build(s Settings, linked backends.Set, queue invoke.Queue, webhookSecret []
 			SubmitReserve:            s.SubmitReserve,
 			SettingsEnv:              settingsEnv,
 			LookupEnv:                s.Lookup,
+			TemplateEnv:              s.TemplateEnv,
 		}, api, b, logger)
 		if err != nil {
 			return invoke.Engine{}, err

@@ -6,6 +6,19 @@ import (
 	"time"
 )
 
+func TestFromEnv_templateEnv(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  []string
+	}{{"", []string{}}, {" IMAGE_TAG, TEAM_* ", []string{"IMAGE_TAG", "TEAM_*"}}} {
+		env := map[string]string{"PREFECT_API_URL": "http://127.0.0.1:4200/api", "PUSHPOOL_POOLS": "p", "PUSHPOOL_TEMPLATE_ENV": tt.value}
+		s, err := FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil || s.TemplateEnv == nil || strings.Join(s.TemplateEnv, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("PUSHPOOL_TEMPLATE_ENV=%q: TemplateEnv %#v, %v; want %q (set and empty is none, not the default)", tt.value, s.TemplateEnv, err, tt.want)
+		}
+	}
+}
+
 func TestFromEnv(t *testing.T) {
 	base := map[string]string{"PREFECT_API_URL": "http://127.0.0.1:4200/api", "PUSHPOOL_POOLS": " ecs-push , spot ,"}
 	with := func(kv ...string) map[string]string {
@@ -29,6 +42,7 @@ func TestFromEnv(t *testing.T) {
 		{"bad shard size", with("PUSHPOOL_SHARD_SIZE", "0"), `PUSHPOOL_SHARD_SIZE is "0"`},
 		{"bad seconds", with("PUSHPOOL_WAKE_HORIZON_SECONDS", "soon"), `PUSHPOOL_WAKE_HORIZON_SECONDS is "soon"`},
 		{"bad headers", with("PREFECT_CLIENT_CUSTOM_HEADERS", "x"), "PREFECT_CLIENT_CUSTOM_HEADERS must be a JSON object"},
+		{"bad template env", with("PUSHPOOL_TEMPLATE_ENV", "IMAGE_TAG,TEAM_[x"), `PUSHPOOL_TEMPLATE_ENV: "TEAM_[x" is not a name or glob`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,6 +59,9 @@ func TestFromEnv(t *testing.T) {
 			if len(s.Pools) != 2 || s.Pools[0] != "ecs-push" || s.Pools[1] != "spot" || s.ShardSize != 20 ||
 				s.Lookahead != 10*time.Second || s.WakeHorizon != 90*time.Second || s.SubmitReserve != 20*time.Second || s.WorkerName != "pushpool-function" {
 				t.Errorf("settings = %+v; want the two pools and the documented defaults", s)
+			}
+			if s.TemplateEnv != nil {
+				t.Errorf("TemplateEnv = %q with PUSHPOOL_TEMPLATE_ENV unset; want nil (the default list)", s.TemplateEnv)
 			}
 		})
 	}
