@@ -5,8 +5,11 @@
 // time and the Prefect requests per resource (by route), and it fails when a
 // plan of unchanged resources makes more than one request per resource or
 // when the server answered any request with a status the provider retries
-// (408, 429, 5xx): the provider's own concurrency must not overload the
-// server. `make bench` runs it and puts its report in bench/results.txt.
+// (408, 429, 5xx) on PostgreSQL: the provider's own concurrency must not
+// overload the server. On SQLite (-db sqlite) such answers are reported but
+// do not fail the run: the server's own background writes (its event
+// persister) conflict with the provider's one write at a time there. `make
+// bench` runs it on PostgreSQL and puts its report in bench/results.txt.
 package main
 
 import (
@@ -188,7 +191,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (string, error) {
 		if p.maxPerResource > 0 && perResource > p.maxPerResource {
 			failures = append(failures, fmt.Sprintf("%s made %.2f requests per resource, more than %.0f", p.name, perResource, p.maxPerResource))
 		}
-		if n := sum(retryable); n > 0 {
+		if n := sum(retryable); n > 0 && cfg.db != "sqlite" {
 			failures = append(failures, fmt.Sprintf("%s: the server answered %d requests with a status the provider retries (408, 429, 5xx)", p.name, n))
 		}
 	}

@@ -37,7 +37,9 @@ func newProxy(ctx context.Context, upstream string) (*proxy, error) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&url.URL{Scheme: target.Scheme, Host: target.Host})
 		},
-		Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second},
+		// Idle connections are dropped before uvicorn's keep-alive (5 s)
+		// closes them, so a reused one is never reset under a request.
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 4 * time.Second},
 		ModifyResponse: func(resp *http.Response) error {
 			if resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 				p.mu.Lock()

@@ -18,7 +18,8 @@ func format(results []result, resources int, cfg config, prefectVersion, db stri
 		runtime.Version(), runtime.NumCPU(), prefectVersion, db, cfg.parallelism)
 	fmt.Fprintf(&b, "Per unit: a work pool with a base job template, a work queue, a flow, 4 deployments on the pool (job variables\n"+
 		"checked against its template at plan time), 2 cron schedules, a variable; %d units. The provider reaches Prefect\n"+
-		"through a counting proxy; retryable = answers with a status the provider retries (408, 429, 5xx; must be 0).\n\n", cfg.units)
+		"through a counting proxy; retryable = answers with a status the provider retries (408, 429, 5xx; must be 0 on\n"+
+		"PostgreSQL; on SQLite the server's own background writes conflict with the provider's writes, one at a time).\n\n", cfg.units)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\twall s\trequests\treq/resource\tretryable\t")
 	for _, r := range results {
