@@ -11,9 +11,10 @@ NOSKIPS := $(if $(filter true,$(CI)),-no-skips,)
 
 all: build
 
-build: ## compile every package and the pushpool command into bin/
+build: ## compile every package, the pushpool command (every backend) and its ECS-only build into bin/
 	$(GO) build ./...
 	$(GO) build -o bin/pushpool ./functions/pushpool
+	$(GO) build -tags pushpool_ecs -o bin/pushpool-ecs ./functions/pushpool
 
 venv: ## create the pinned Python virtualenv (Prefect server, moto)
 	@infra/local/stack.sh venv >/dev/null
@@ -28,10 +29,11 @@ demo: venv ## run scheduled flows end to end on a local Prefect server
 	@$(GO) build -o bin/pushpool ./functions/pushpool
 	@PUSHPOOL_VENV="$(VENV)" $(GO) run ./internal/tools/demo -pushpool bin/pushpool
 
-bench: venv ## pushpool vs Prefect's ECS worker on PostgreSQL, then the go test benchmarks on SQLite (about 15 minutes); writes bench/results.txt
+bench: venv ## pushpool vs Prefect's ECS worker on PostgreSQL, then the artifacts, the provider and the go test benchmarks (about 17 minutes); writes bench/results.txt
 	@set -o pipefail; export PUSHPOOL_VENV="$(VENV)"; pg=$$(mktemp); fn=$$(mktemp); pv=$$(mktemp); trap 'rm -f "$$pg" "$$fn" "$$pv"' EXIT; \
 	  $(GO) build -o bin/pushpool ./functions/pushpool && \
-	  $(GO) run ./internal/tools/pgbench -pushpool bin/pushpool -o "$$pg" $(PGBENCHFLAGS) && \
+	  $(GO) build -tags pushpool_ecs -o bin/pushpool-ecs ./functions/pushpool && \
+	  $(GO) run ./internal/tools/pgbench -pushpool bin/pushpool-ecs -pushpool-all bin/pushpool -o "$$pg" $(PGBENCHFLAGS) && \
 	  $(GO) run ./internal/tools/fnbuild -o dist -report "$$fn" && \
 	  $(GO) run ./internal/tools/providerbench -o "$$pv" $(PROVIDERBENCHFLAGS) && \
 	  { $(GO) test -run '^$$' -bench '^BenchmarkDispatch$$' -benchtime=3x -timeout 30m ./dispatch/ && \

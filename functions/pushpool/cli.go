@@ -20,7 +20,6 @@ import (
 	"github.com/pushpool/pushpool/dispatch"
 	"github.com/pushpool/pushpool/dispatch/backend/process"
 	"github.com/pushpool/pushpool/dispatch/backends"
-	"github.com/pushpool/pushpool/dispatch/backends/all"
 	"github.com/pushpool/pushpool/dispatch/prefect"
 	"github.com/pushpool/pushpool/dispatch/prefectenv"
 	"github.com/pushpool/pushpool/dispatch/template"
@@ -382,12 +381,12 @@ func (a *app) dispatcher(backend dispatch.Backend) (*dispatch.Dispatcher, error)
 	}, a.api, backend, a.log)
 }
 
-// backend builds the Backend for a pool by its type; the command links
-// every backend (dispatch/backends/all).
+// backend builds the Backend for a pool by its type, from the backends
+// the build links (backends.go).
 // stream receives the output of process jobs; local is the process backend,
 // when it is one, whose children serve waits for on shutdown.
 func (a *app) backend(ctx context.Context, pool prefect.WorkPool, stream io.Writer) (b dispatch.Backend, local *process.Backend, err error) {
-	b, err = all.Backends().For(ctx, pool, backends.Settings{Lookup: a.lookup, ProcessStateDir: a.opts.processStateDir, Output: stream, Logger: a.log})
+	b, err = linked().For(ctx, pool, backends.Settings{Lookup: a.lookup, ProcessStateDir: a.opts.processStateDir, Output: stream, Logger: a.log})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -603,8 +602,8 @@ func moduleVersion() string {
 }
 
 func versionLine() string {
-	return fmt.Sprintf("pushpool %s (%s, %s/%s); jobs rendered as by Prefect %s workers",
-		moduleVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH, template.PrefectVersion)
+	return fmt.Sprintf("pushpool %s (%s, %s/%s); jobs rendered as by Prefect %s workers; pool types: %s",
+		moduleVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH, template.PrefectVersion, strings.Join(linked().Types(), ", "))
 }
 
 // requeues maps the --max-requeues count, where 0 means none, to

@@ -62,7 +62,8 @@ func TestRun_usageErrorsNameTheFix(t *testing.T) {
 func TestRun_version(t *testing.T) {
 	t.Parallel()
 	code, out, _ := invoke(t, t.Context(), nil, "version")
-	if code != exitOK || !strings.HasPrefix(out, "pushpool ") || !strings.Contains(out, "Prefect "+template.PrefectVersion) {
+	if code != exitOK || !strings.HasPrefix(out, "pushpool ") || !strings.Contains(out, "Prefect "+template.PrefectVersion) ||
+		!strings.Contains(out, "pool types: azure-container-instance, azure-container-instance:push, cloud-run-v2, cloud-run-v2:push, ecs, ecs:push, process") {
 		t.Errorf("version: exit %d, %q", code, out)
 	}
 }

@@ -62,7 +62,8 @@ type variant struct {
 }
 
 // variants are the binaries measured: each function's own-cloud build (the
-// artifact) beside its all-in-one build, and the provider.
+// artifact) beside its all-in-one build, the pushpool command with every
+// backend and with ECS only, and the provider.
 func variants() []variant {
 	return []variant{
 		{name: "lambda bootstrap (ecs)", pkg: "./functions/lambda", tags: "lambda.norpc", own: []string{"aws"}, launch: launchLambda},
@@ -71,6 +72,8 @@ func variants() []variant {
 		{name: "gcp function, all-in-one", pkg: "./functions/gcp", tags: "pushpool_all", launch: launchGCP},
 		{name: "azure handler (aci)", pkg: "./functions/azure", own: []string{"azure"}, launch: launchAzure},
 		{name: "azure handler, all-in-one", pkg: "./functions/azure", tags: "pushpool_all", launch: launchAzure},
+		{name: "pushpool command", pkg: "./functions/pushpool"},
+		{name: "pushpool command, -tags pushpool_ecs", pkg: "./functions/pushpool", tags: "pushpool_ecs", own: []string{"aws"}},
 		{name: "terraform provider", pkg: "./provider", own: []string{}},
 	}
 }

@@ -68,9 +68,16 @@ func workerContender() contender {
 	}}
 }
 
-// serveContender is `pushpool serve` with its defaults.
-func serveContender() contender {
-	return contender{name: "pushpool serve", start: func(ctx context.Context, s *stack, l launch) (*session, error) {
+// serveContender is `pushpool serve` of the -pushpool binary with its
+// defaults.
+func serveContender() contender { return serveContenderOf(nameServe, "") }
+
+// serveContenderOf is `pushpool serve` of binary bin ("" for -pushpool).
+func serveContenderOf(name, bin string) contender {
+	return contender{name: name, start: func(ctx context.Context, s *stack, l launch) (*session, error) {
+		if bin == "" {
+			bin = s.pushpool
+		}
 		args := []string{"serve", "--pool", l.fx.pool, "--name", "pgbench-" + l.label}
 		if l.prefetch != nil {
 			args = append(args, "--prefetch-seconds", strconv.FormatFloat(l.prefetch.Seconds(), 'f', -1, 64))
@@ -78,7 +85,7 @@ func serveContender() contender {
 		env := awsEnv(l.awsURL)
 		env["PREFECT_API_URL"] = l.prefectURL
 		env["HOME"] = filepath.Join(s.dir, "serve-home-"+l.label)
-		p, err := startProcess("pushpool serve", s.pushpool, args, clientEnv(env), s.dir, filepath.Join(s.dir, "serve-"+l.label+".log"))
+		p, err := startProcess(name, bin, args, clientEnv(env), s.dir, filepath.Join(s.dir, "serve-"+l.label+".log"))
 		if err != nil {
 			return nil, err
 		}

@@ -37,6 +37,7 @@ import (
 // options are pgbench's flags.
 type options struct {
 	pushpool     string
+	pushpoolAll  string
 	out          string
 	scenarios    []string
 	burstRuns    int
@@ -90,6 +91,7 @@ func parseOptions(args []string) (options, error) {
 	o := options{lateness: latenessConfig{}}
 	fs := flag.NewFlagSet("pgbench", flag.ContinueOnError)
 	fs.StringVar(&o.pushpool, "pushpool", "bin/pushpool", "the pushpool binary `pushpool serve` runs from")
+	fs.StringVar(&o.pushpoolAll, "pushpool-all", "", "a second pushpool binary (e.g. the all-backends build beside an ECS-only -pushpool) whose serve also takes the serve burst, reported apart")
 	fs.StringVar(&o.out, "o", "", "also write the report to this file (for benchreport -pg)")
 	only := fs.String("only", strings.Join(allScenarios(), ","), "comma-separated scenarios to run: "+strings.Join(allScenarios(), ", "))
 	fs.IntVar(&o.burstRuns, "runs", 300, "runs per burst (each ceiling concurrency and each contender)")
@@ -129,6 +131,11 @@ func parseOptions(args []string) (options, error) {
 		return o, fmt.Errorf("-pushpool: %w", err)
 	}
 	o.pushpool = abs
+	if o.pushpoolAll != "" {
+		if o.pushpoolAll, err = filepath.Abs(o.pushpoolAll); err != nil {
+			return o, fmt.Errorf("-pushpool-all: %w", err)
+		}
+	}
 	return o, nil
 }
 
@@ -165,6 +172,13 @@ func measure(ctx context.Context, opts options, log *slog.Logger) (*report, erro
 				return rep, err
 			}
 			rep.contenders = append(rep.contenders, res)
+			if sc == "serve" && opts.pushpoolAll != "" {
+				res, err := runBurst(ctx, s, serveContenderOf(nameServeAll, opts.pushpoolAll), "serve-all", burst)
+				if err != nil {
+					return rep, err
+				}
+				rep.contenders = append(rep.contenders, res)
+			}
 		case "lateness":
 			zero := time.Duration(0)
 			variants := []latenessVariant{

@@ -26,7 +26,9 @@ type report struct {
 const (
 	nameWorker = "prefect worker (ecs)"
 	nameServe  = "pushpool serve"
-	nameLambda = "Lambda tick handler"
+	// nameServeAll is serve of the -pushpool-all binary.
+	nameServeAll = "pushpool serve, all backends"
+	nameLambda   = "Lambda tick handler"
 )
 
 // bestCeiling is the ceiling at the concurrency that did best, and false
