@@ -58,7 +58,18 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	tlsConfig, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
 	cfg.fillDefaults()
+	if tlsConfig != nil {
+		t, ok := cfg.HTTPClient.Transport.(*http.Transport)
+		if !ok {
+			return nil, fmt.Errorf("%s and %s need the client's own transport; the HTTPClient given has another", EnvTLSInsecure, EnvSSLCertFile)
+		}
+		t.TLSClientConfig = tlsConfig
+	}
 	base, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parse prefect API URL: %w", err)

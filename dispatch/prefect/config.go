@@ -1,12 +1,15 @@
 package prefect
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -37,7 +40,17 @@ type Config struct {
 	// RetryMaxDelay caps one backoff delay, including one asked for by a
 	// Retry-After header. Zero means 15 seconds.
 	RetryMaxDelay time.Duration
-	// HTTPClient sends the requests. Nil means a client with Timeout.
+	// TLSInsecureSkipVerify turns off the verification of the server's
+	// certificate (PREFECT_API_TLS_INSECURE_SKIP_VERIFY), as Prefect's client
+	// does with it.
+	TLSInsecureSkipVerify bool
+	// CACertFile is a PEM bundle of the authorities the server's certificate
+	// is verified against instead of the system's (PREFECT_API_SSL_CERT_FILE).
+	CACertFile string
+	// HTTPClient sends the requests. Nil means a client with Timeout, the
+	// TLS settings above, and idle connections kept for as many requests as
+	// a dispatcher sends at once (Go's default keeps 2 per host, so 16
+	// concurrent submissions opened a connection per request).
 	HTTPClient *http.Client
 	// UserAgent identifies the caller. Empty means "pushpool".
 	UserAgent string
@@ -59,7 +72,13 @@ const (
 	EnvAPIKey        = "PREFECT_API_KEY"
 	EnvAuthString    = "PREFECT_API_AUTH_STRING"
 	EnvCustomHeaders = "PREFECT_CLIENT_CUSTOM_HEADERS"
+	EnvTLSInsecure   = "PREFECT_API_TLS_INSECURE_SKIP_VERIFY"
+	EnvSSLCertFile   = "PREFECT_API_SSL_CERT_FILE"
 )
+
+// maxIdleConnsPerHost is how many idle connections to the Prefect server
+// the default HTTP client keeps.
+const maxIdleConnsPerHost = 64
 
 // ConfigFromEnv builds a Config from Prefect's own environment variable names,
 // read through lookup (os.LookupEnv in a main package; a map in tests).
@@ -69,6 +88,16 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		URL:        get(EnvAPIURL),
 		APIKey:     get(EnvAPIKey),
 		AuthString: get(EnvAuthString),
+		CACertFile: get(EnvSSLCertFile),
+	}
+	if v := get(EnvTLSInsecure); v != "" {
+		switch strings.ToLower(v) {
+		case "1", "on", "t", "true", "y", "yes":
+			cfg.TLSInsecureSkipVerify = true
+		case "0", "off", "f", "false", "n", "no":
+		default:
+			return Config{}, fmt.Errorf("%s is %q; it must be true or false", EnvTLSInsecure, v)
+		}
 	}
 	if raw := get(EnvCustomHeaders); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &cfg.CustomHeaders); err != nil {
@@ -114,7 +143,10 @@ func (c *Config) fillDefaults() {
 		c.RetryMaxDelay = 15 * time.Second
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: c.Timeout}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+		t.MaxIdleConns = 2 * maxIdleConnsPerHost
+		c.HTTPClient = &http.Client{Timeout: c.Timeout, Transport: t}
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "pushpool"
@@ -122,6 +154,27 @@ func (c *Config) fillDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// tlsConfig is the TLS configuration TLSInsecureSkipVerify and CACertFile
+// ask for, or nil for Go's default.
+func (c Config) tlsConfig() (*tls.Config, error) {
+	if !c.TLSInsecureSkipVerify && c.CACertFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLSInsecureSkipVerify} //nolint:gosec // asked for by PREFECT_API_TLS_INSECURE_SKIP_VERIFY
+	if c.CACertFile != "" {
+		pem, err := os.ReadFile(c.CACertFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: read the CA bundle: %w", EnvSSLCertFile, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s=%s holds no PEM certificate: point it at the PEM bundle of the authorities that signed the server's certificate", EnvSSLCertFile, c.CACertFile)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
 }
 
 // redactURL removes any user information from a URL so it can be shown.
