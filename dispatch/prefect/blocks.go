@@ -9,18 +9,29 @@ import (
 
 // BlockType is a kind of block, e.g. "aws-credentials".
 type BlockType struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Slug string `json:"slug"`
+	ID               string     `json:"id"`
+	Created          *time.Time `json:"created,omitempty"`
+	Updated          *time.Time `json:"updated,omitempty"`
+	Name             string     `json:"name"`
+	Slug             string     `json:"slug"`
+	LogoURL          *string    `json:"logo_url,omitempty"`
+	DocumentationURL *string    `json:"documentation_url,omitempty"`
+	Description      *string    `json:"description,omitempty"`
+	CodeExample      *string    `json:"code_example,omitempty"`
+	IsProtected      bool       `json:"is_protected,omitempty"`
 }
 
 // BlockSchema is one version of a block type's fields.
 type BlockSchema struct {
-	ID          string         `json:"id"`
-	Checksum    string         `json:"checksum"`
-	BlockTypeID string         `json:"block_type_id"`
-	Fields      map[string]any `json:"fields"`
-	Version     string         `json:"version"`
+	ID           string         `json:"id"`
+	Created      *time.Time     `json:"created,omitempty"`
+	Updated      *time.Time     `json:"updated,omitempty"`
+	Checksum     string         `json:"checksum"`
+	BlockTypeID  string         `json:"block_type_id"`
+	BlockType    *BlockType     `json:"block_type,omitempty"`
+	Fields       map[string]any `json:"fields"`
+	Capabilities []string       `json:"capabilities,omitempty"`
+	Version      string         `json:"version"`
 }
 
 // BlockDocument is a saved block: its data, of a type and schema.

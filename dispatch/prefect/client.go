@@ -5,6 +5,7 @@ package prefect
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -58,18 +59,14 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tlsConfig, err := cfg.tlsConfig()
-	if err != nil {
-		return nil, err
+	if cfg.HTTPClient == nil {
+		t, err := cfg.NewTransport()
+		if err != nil {
+			return nil, err
+		}
+		cfg.HTTPClient = &http.Client{Timeout: cmp.Or(cfg.Timeout, defaultTimeout), Transport: t}
 	}
 	cfg.fillDefaults()
-	if tlsConfig != nil {
-		t, ok := cfg.HTTPClient.Transport.(*http.Transport)
-		if !ok {
-			return nil, fmt.Errorf("%s and %s need the client's own transport; the HTTPClient given has another", EnvTLSInsecure, EnvSSLCertFile)
-		}
-		t.TLSClientConfig = tlsConfig
-	}
 	base, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parse prefect API URL: %w", err)
@@ -117,6 +114,8 @@ type call struct {
 	// noRetry disables retries on status codes, for requests that must not be
 	// repeated blindly.
 	noRetry bool
+	// status, when not nil, receives the status code of the answer.
+	status *int
 }
 
 // do sends a call with retries and decodes the response.
@@ -135,6 +134,9 @@ func (c *Client) do(ctx context.Context, cl call) error {
 	resp, err := c.send(ctx, method, path, cl.query, body, !cl.noRetry)
 	if err != nil {
 		return err
+	}
+	if cl.status != nil {
+		*cl.status = resp.status
 	}
 	if cl.out == nil || resp.status == http.StatusNoContent || len(resp.body) == 0 {
 		return nil

@@ -47,10 +47,9 @@ type Config struct {
 	// CACertFile is a PEM bundle of the authorities the server's certificate
 	// is verified against instead of the system's (PREFECT_API_SSL_CERT_FILE).
 	CACertFile string
-	// HTTPClient sends the requests. Nil means a client with Timeout, the
-	// TLS settings above, and idle connections kept for as many requests as
-	// a dispatcher sends at once (Go's default keeps 2 per host, so 16
-	// concurrent submissions opened a connection per request).
+	// HTTPClient sends the requests. Nil means a client with Timeout and
+	// NewTransport's transport. One given here must apply the TLS settings
+	// above itself (start from NewTransport).
 	HTTPClient *http.Client
 	// UserAgent identifies the caller. Empty means "pushpool".
 	UserAgent string
@@ -77,8 +76,11 @@ const (
 )
 
 // maxIdleConnsPerHost is how many idle connections to the Prefect server
-// the default HTTP client keeps.
-const maxIdleConnsPerHost = 64
+// NewTransport keeps; defaultTimeout is Config.Timeout's default.
+const (
+	maxIdleConnsPerHost = 64
+	defaultTimeout      = 30 * time.Second
+)
 
 // ConfigFromEnv builds a Config from Prefect's own environment variable names,
 // read through lookup (os.LookupEnv in a main package; a map in tests).
@@ -128,7 +130,7 @@ func (c Config) Validate() error {
 func (c *Config) fillDefaults() {
 	c.URL = strings.TrimRight(c.URL, "/")
 	if c.Timeout == 0 {
-		c.Timeout = 30 * time.Second
+		c.Timeout = defaultTimeout
 	}
 	if c.MaxRetries == 0 {
 		c.MaxRetries = 5
@@ -142,18 +144,32 @@ func (c *Config) fillDefaults() {
 	if c.RetryMaxDelay == 0 {
 		c.RetryMaxDelay = 15 * time.Second
 	}
-	if c.HTTPClient == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = maxIdleConnsPerHost
-		t.MaxIdleConns = 2 * maxIdleConnsPerHost
-		c.HTTPClient = &http.Client{Timeout: c.Timeout, Transport: t}
-	}
+
 	if c.UserAgent == "" {
 		c.UserAgent = "pushpool"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// NewTransport returns the HTTP transport a Client uses when HTTPClient is
+// nil: Go's default transport with the TLS settings of the Config, keeping
+// idle connections for as many requests as a dispatcher sends at once (Go's
+// default keeps 2 per host, so 16 concurrent submissions opened a
+// connection per request). Callers that wrap the transport start from it.
+func (c Config) NewTransport() (*http.Transport, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	t.MaxIdleConns = 2 * maxIdleConnsPerHost
+	tc, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		t.TLSClientConfig = tc
+	}
+	return t, nil
 }
 
 // tlsConfig is the TLS configuration TLSInsecureSkipVerify and CACertFile

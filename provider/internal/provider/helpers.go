@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
-	"github.com/pushpool/pushpool/provider/internal/prefectext"
 )
 
 // resourceData is what the provider's Configure hands to resources: the
@@ -19,19 +18,9 @@ import (
 // resource checks job variables against.
 type resourceData struct {
 	client *prefect.Client
-	ext    *prefectext.Client
 	pools  *plannedPools
 	cache  *readCache
 	reads  *refreshReads
-}
-
-// extFrom returns the client of the routes dispatch/prefect lacks, or nil
-// when the provider is not configured yet.
-func extFrom(data any) *prefectext.Client {
-	if d, ok := data.(*resourceData); ok {
-		return d.ext
-	}
-	return nil
 }
 
 // clientFrom returns the client the provider's Configure passed on, or nil

@@ -24,7 +24,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
-	"github.com/pushpool/pushpool/provider/internal/prefectext"
 )
 
 var _ provider.Provider = (*PrefectProvider)(nil)
@@ -168,17 +167,14 @@ func (p *PrefectProvider) Configure(ctx context.Context, req provider.ConfigureR
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	// One connection pool for both clients, and one change at a time.
-	clientCfg.HTTPClient = &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: newOneWriteAtATime(http.DefaultTransport.(*http.Transport).Clone()),
-	}
-	client, err := prefect.New(clientCfg)
+	// One change at a time (SQLite servers answer concurrent writes with 503).
+	transport, err := clientCfg.NewTransport()
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid Prefect provider configuration", err.Error())
 		return
 	}
-	ext, err := prefectext.New(clientCfg)
+	clientCfg.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: newOneWriteAtATime(transport)}
+	client, err := prefect.New(clientCfg)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid Prefect provider configuration", err.Error())
 		return
@@ -187,7 +183,7 @@ func (p *PrefectProvider) Configure(ctx context.Context, req provider.ConfigureR
 		resp.Diagnostics.AddError(fmt.Sprintf("Unable to use the Prefect API at %s", client.URL()), err.Error())
 		return
 	}
-	resp.ResourceData = &resourceData{client: client, ext: ext, pools: newPlannedPools(), cache: newReadCache(), reads: newRefreshReads(client, ext)}
+	resp.ResourceData = &resourceData{client: client, pools: newPlannedPools(), cache: newReadCache(), reads: newRefreshReads(client)}
 	resp.DataSourceData = client
 }
 

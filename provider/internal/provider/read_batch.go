@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
-	"github.com/pushpool/pushpool/provider/internal/prefectext"
 )
 
 // Terraform refreshes each object with its own ReadResource call, up to
@@ -126,15 +125,15 @@ type refreshReads struct {
 	variables   *readBatch[prefect.Variable]
 }
 
-func newRefreshReads(c *prefect.Client, ext *prefectext.Client) *refreshReads {
+func newRefreshReads(c *prefect.Client) *refreshReads {
 	return &refreshReads{
-		flows: &readBatch[prefect.Flow]{what: "/flows/filter", read: ext.FilterFlowsByID,
+		flows: &readBatch[prefect.Flow]{what: "/flows/filter", read: c.FilterFlowsByID,
 			keyOf: func(f prefect.Flow) string { return f.ID }},
-		pools: &readBatch[prefect.WorkPool]{what: "/work_pools/filter", read: ext.FilterWorkPoolsByName,
+		pools: &readBatch[prefect.WorkPool]{what: "/work_pools/filter", read: c.FilterWorkPoolsByName,
 			keyOf: func(p prefect.WorkPool) string { return p.Name }},
 		deployments: &readBatch[prefect.Deployment]{what: "/deployments/filter", read: c.ReadDeploymentsByID,
 			keyOf: func(d prefect.Deployment) string { return d.ID }},
-		variables: &readBatch[prefect.Variable]{what: "/variables/filter", read: ext.FilterVariablesByID,
+		variables: &readBatch[prefect.Variable]{what: "/variables/filter", read: c.FilterVariablesByID,
 			keyOf: func(v prefect.Variable) string { return v.ID }},
 	}
 }

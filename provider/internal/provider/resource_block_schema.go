@@ -19,7 +19,6 @@ import (
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
 	"github.com/pushpool/pushpool/provider/internal/jsonattr"
-	"github.com/pushpool/pushpool/provider/internal/prefectext"
 )
 
 var (
@@ -34,7 +33,7 @@ const blockSchemaReferences = "block_schema_references"
 // BlockSchemaResource manages a block schema (prefect_block_schema). Block
 // schemas cannot change: every configurable attribute replaces it.
 type BlockSchemaResource struct {
-	client *prefectext.Client
+	client *prefect.Client
 }
 
 // BlockSchemaResourceModel is the state of a prefect_block_schema.
@@ -125,8 +124,7 @@ func (r *BlockSchemaResource) Schema(_ context.Context, _ resource.SchemaRequest
 
 // Configure receives the provider's client.
 func (r *BlockSchemaResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	clientFrom(req.ProviderData, &resp.Diagnostics)
-	r.client = extFrom(req.ProviderData)
+	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 // Create creates the block schema. The server answers a create of a schema
@@ -135,7 +133,7 @@ func (r *BlockSchemaResource) Configure(_ context.Context, req resource.Configur
 func (r *BlockSchemaResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan BlockSchemaResourceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || !requireExt(r.client, &resp.Diagnostics) {
+	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
 	fields, err := jsonattr.DecodeObject(plan.Fields.ValueString())
@@ -149,7 +147,7 @@ func (r *BlockSchemaResource) Create(ctx context.Context, req resource.CreateReq
 		return
 	}
 	what := fmt.Sprintf("block schema of block type %s", plan.BlockTypeID.ValueString())
-	bs, created, err := r.client.CreateBlockSchema(ctx, prefectext.BlockSchemaCreate{
+	bs, created, err := r.client.CreateBlockSchema(ctx, prefect.BlockSchemaCreate{
 		Fields:       fields,
 		BlockTypeID:  plan.BlockTypeID.ValueString(),
 		Capabilities: capabilities,
@@ -174,7 +172,7 @@ func (r *BlockSchemaResource) Create(ctx context.Context, req resource.CreateReq
 func (r *BlockSchemaResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state BlockSchemaResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() || !requireExt(r.client, &resp.Diagnostics) {
+	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
 	bs, err := r.client.ReadBlockSchema(ctx, state.ID.ValueString())
@@ -202,7 +200,7 @@ func (r *BlockSchemaResource) Update(ctx context.Context, req resource.UpdateReq
 func (r *BlockSchemaResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state BlockSchemaResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() || !requireExt(r.client, &resp.Diagnostics) {
+	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
 	if err := r.client.DeleteBlockSchema(ctx, state.ID.ValueString()); err != nil && !prefect.IsNotFound(err) {
@@ -222,7 +220,7 @@ func (r *BlockSchemaResource) ImportState(ctx context.Context, req resource.Impo
 // fromAPI copies the server's block schema into the model. fields keeps the
 // prior document when it equals the server's without the
 // block_schema_references the server adds.
-func (m *BlockSchemaResourceModel) fromAPI(ctx context.Context, bs prefectext.BlockSchema, diags *diag.Diagnostics) {
+func (m *BlockSchemaResourceModel) fromAPI(ctx context.Context, bs prefect.BlockSchema, diags *diag.Diagnostics) {
 	m.ID = types.StringValue(bs.ID)
 	m.Created = timePtr(bs.Created)
 	m.Updated = timePtr(bs.Updated)

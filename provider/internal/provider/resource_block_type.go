@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
-	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -20,7 +19,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
-	"github.com/pushpool/pushpool/provider/internal/prefectext"
 )
 
 var (
@@ -34,7 +32,7 @@ var blockTypeSlugPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
 
 // BlockTypeResource manages a block type (prefect_block_type).
 type BlockTypeResource struct {
-	client *prefectext.Client
+	client *prefect.Client
 }
 
 // BlockTypeResourceModel is the state of a prefect_block_type.
@@ -107,19 +105,18 @@ func (r *BlockTypeResource) Schema(_ context.Context, _ resource.SchemaRequest, 
 
 // Configure receives the provider's client.
 func (r *BlockTypeResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	clientFrom(req.ProviderData, &resp.Diagnostics)
-	r.client = extFrom(req.ProviderData)
+	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 // Create creates the block type.
 func (r *BlockTypeResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan BlockTypeResourceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || !requireExt(r.client, &resp.Diagnostics) {
+	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
 	what := blockTypeName(plan.Slug.ValueString())
-	bt, err := r.client.CreateBlockType(ctx, prefectext.BlockTypeCreate{
+	bt, err := r.client.CreateBlockType(ctx, prefect.BlockTypeCreate{
 		Name:             plan.Name.ValueString(),
 		Slug:             plan.Slug.ValueString(),
 		LogoURL:          stringPtr(plan.LogoURL),
@@ -144,10 +141,10 @@ func (r *BlockTypeResource) Create(ctx context.Context, req resource.CreateReque
 func (r *BlockTypeResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state BlockTypeResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() || !requireExt(r.client, &resp.Diagnostics) {
+	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
-	bt, err := r.client.ReadBlockType(ctx, state.ID.ValueString())
+	bt, err := r.client.ReadBlockTypeByID(ctx, state.ID.ValueString())
 	if prefect.IsNotFound(err) {
 		resp.State.RemoveResource(ctx)
 		return
@@ -164,11 +161,11 @@ func (r *BlockTypeResource) Read(ctx context.Context, req resource.ReadRequest, 
 func (r *BlockTypeResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan BlockTypeResourceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || !requireExt(r.client, &resp.Diagnostics) {
+	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
 	id, what := plan.ID.ValueString(), blockTypeName(plan.Slug.ValueString())
-	err := r.client.SetBlockType(ctx, id, prefectext.BlockTypeSettings{
+	err := r.client.SetBlockType(ctx, id, prefect.BlockTypeSettings{
 		LogoURL:          stringPtr(plan.LogoURL),
 		DocumentationURL: stringPtr(plan.DocumentationURL),
 		Description:      stringPtr(plan.Description),
@@ -178,7 +175,7 @@ func (r *BlockTypeResource) Update(ctx context.Context, req resource.UpdateReque
 		addAPIError(&resp.Diagnostics, "update", what, err)
 		return
 	}
-	bt, err := r.client.ReadBlockType(ctx, id)
+	bt, err := r.client.ReadBlockTypeByID(ctx, id)
 	if err != nil {
 		addAPIError(&resp.Diagnostics, "read", what, err)
 		return
@@ -192,7 +189,7 @@ func (r *BlockTypeResource) Update(ctx context.Context, req resource.UpdateReque
 func (r *BlockTypeResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state BlockTypeResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() || !requireExt(r.client, &resp.Diagnostics) {
+	if resp.Diagnostics.HasError() || !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
 	if err := r.client.DeleteBlockType(ctx, state.ID.ValueString()); err != nil && !prefect.IsNotFound(err) {
@@ -210,10 +207,10 @@ func (r *BlockTypeResource) ImportState(ctx context.Context, req resource.Import
 		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
 		return
 	}
-	if !requireExt(r.client, &resp.Diagnostics) {
+	if !requireClient(r.client, &resp.Diagnostics) {
 		return
 	}
-	bt, err := r.client.ReadBlockTypeBySlug(ctx, id)
+	bt, err := r.client.ReadBlockType(ctx, id)
 	if err != nil {
 		addAPIError(&resp.Diagnostics, "import", blockTypeName(id), err)
 		return
@@ -228,7 +225,7 @@ func (r *BlockTypeResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 
 // fromAPI copies the server's block type into the model, keeping the prior
 // spelling of values the server stores in another form.
-func (m *BlockTypeResourceModel) fromAPI(bt prefectext.BlockType) {
+func (m *BlockTypeResourceModel) fromAPI(bt prefect.BlockType) {
 	m.ID = types.StringValue(bt.ID)
 	m.Created = timePtr(bt.Created)
 	m.Updated = timePtr(bt.Updated)
@@ -287,14 +284,6 @@ func (notReservedName) ValidateString(_ context.Context, req validator.StringReq
 			fmt.Sprintf("The server reserves block type names beginning with \"Prefect\" for its own block types; "+
 				"choose another name than %q.", req.ConfigValue.ValueString()))
 	}
-}
-
-// requireExt is requireClient for the provider's own routes.
-func requireExt(c *prefectext.Client, diags *diag.Diagnostics) bool {
-	if c == nil {
-		return requireClient(nil, diags)
-	}
-	return true
 }
 
 func blockTypeName(slug string) string { return fmt.Sprintf("block type %q", slug) }

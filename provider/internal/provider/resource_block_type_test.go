@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 
 	"github.com/pushpool/pushpool/dispatch/prefect"
-	"github.com/pushpool/pushpool/provider/internal/prefectext"
 )
 
 func blockTypeConfig(name, slug, body string) string {
@@ -24,9 +23,9 @@ resource "prefect_block_type" "test" {
 }
 
 // extClient is a client of the test server's block types and schemas.
-func extClient(t *testing.T) *prefectext.Client {
+func extClient(t *testing.T) *prefect.Client {
 	t.Helper()
-	c, err := prefectext.New(prefect.Config{URL: srv.URL})
+	c, err := prefect.New(prefect.Config{URL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,9 +33,9 @@ func extClient(t *testing.T) *prefectext.Client {
 }
 
 // checkBlockTypeOnServer reads the block type of the state from the server.
-func checkBlockTypeOnServer(t *testing.T, check func(prefectext.BlockType) error) resource.TestCheckFunc {
+func checkBlockTypeOnServer(t *testing.T, check func(prefect.BlockType) error) resource.TestCheckFunc {
 	return func(s *terraformState) error {
-		bt, err := extClient(t).ReadBlockType(context.Background(), s.RootModule().Resources["prefect_block_type.test"].Primary.ID)
+		bt, err := extClient(t).ReadBlockTypeByID(context.Background(), s.RootModule().Resources["prefect_block_type.test"].Primary.ID)
 		if err != nil {
 			return err
 		}
@@ -85,7 +84,7 @@ func TestAccResource_blockType(t *testing.T) {
 					resource.TestCheckNoResourceAttr(addr, "description"),
 					resource.TestCheckNoResourceAttr(addr, "logo_url"),
 					resource.TestCheckResourceAttr(addr, "is_protected", "false"),
-					checkBlockTypeOnServer(t, func(bt prefectext.BlockType) error {
+					checkBlockTypeOnServer(t, func(bt prefect.BlockType) error {
 						if bt.Name != name || bt.Slug != slug || bt.Description != nil || bt.LogoURL != nil {
 							return fmt.Errorf("server block type = %+v", bt)
 						}
@@ -102,7 +101,7 @@ func TestAccResource_blockType(t *testing.T) {
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr(addr, "description", "Warehouse <b>DSN</b> & credentials"),
-					checkBlockTypeOnServer(t, func(bt prefectext.BlockType) error {
+					checkBlockTypeOnServer(t, func(bt prefect.BlockType) error {
 						if want := "Warehouse &lt;b&gt;DSN&lt;/b&gt; &amp; credentials"; derefString(bt.Description) != want {
 							return fmt.Errorf("server description = %q, want the escaped %q", derefString(bt.Description), want)
 						}
@@ -118,7 +117,7 @@ func TestAccResource_blockType(t *testing.T) {
 					PreApply:             []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
 					PostApplyPostRefresh: empty,
 				},
-				Check: checkBlockTypeOnServer(t, func(bt prefectext.BlockType) error {
+				Check: checkBlockTypeOnServer(t, func(bt prefect.BlockType) error {
 					if derefString(bt.Description) != "Now & then" || derefString(bt.LogoURL) != "https://example.com/logo.png" ||
 						derefString(bt.CodeExample) != "x = 1" || derefString(bt.DocumentationURL) != "https://example.com/docs" {
 						return fmt.Errorf("server block type after update = %+v", bt)
@@ -129,7 +128,7 @@ func TestAccResource_blockType(t *testing.T) {
 			{
 				// Changed outside Terraform: put back.
 				PreConfig: func() {
-					err := extClient(t).SetBlockType(context.Background(), mustBlockTypeID(t, slug+"-2"), prefectext.BlockTypeSettings{
+					err := extClient(t).SetBlockType(context.Background(), mustBlockTypeID(t, slug+"-2"), prefect.BlockTypeSettings{
 						Description: ptr("changed in the UI"),
 					})
 					if err != nil {
@@ -146,7 +145,7 @@ func TestAccResource_blockType(t *testing.T) {
 				// Unset: cleared on the server.
 				Config:           blockTypeConfig(name+"-2", slug+"-2", ""),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: empty},
-				Check: checkBlockTypeOnServer(t, func(bt prefectext.BlockType) error {
+				Check: checkBlockTypeOnServer(t, func(bt prefect.BlockType) error {
 					if bt.Description != nil || bt.LogoURL != nil || bt.CodeExample != nil || bt.DocumentationURL != nil {
 						return fmt.Errorf("server block type after clearing = %+v", bt)
 					}
@@ -160,7 +159,7 @@ func TestAccResource_blockType(t *testing.T) {
 // mustBlockTypeID reads the id of the block type with slug.
 func mustBlockTypeID(t *testing.T, slug string) string {
 	t.Helper()
-	bt, err := extClient(t).ReadBlockTypeBySlug(context.Background(), slug)
+	bt, err := extClient(t).ReadBlockType(context.Background(), slug)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,6 @@ import (
 	"github.com/pushpool/pushpool/dispatch/prefect"
 	"github.com/pushpool/pushpool/dispatch/template"
 	"github.com/pushpool/pushpool/provider/internal/jsonattr"
-	"github.com/pushpool/pushpool/provider/internal/prefectext"
 )
 
 var (
@@ -45,7 +44,6 @@ const deploymentSchemaVersion = 1
 // DeploymentResource manages a deployment (prefect_deployment).
 type DeploymentResource struct {
 	client *prefect.Client
-	ext    *prefectext.Client
 	cache  *readCache
 	reads  *refreshReads
 	// planned holds the templates this plan gives work pools.
@@ -247,7 +245,6 @@ func (r *DeploymentResource) Schema(_ context.Context, _ resource.SchemaRequest,
 // Configure receives the provider's client.
 func (r *DeploymentResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.client = clientFrom(req.ProviderData, &resp.Diagnostics)
-	r.ext = extFrom(req.ProviderData)
 	r.cache = readCacheFrom(req.ProviderData)
 	r.reads = refreshReadsFrom(req.ProviderData)
 	r.planned = plannedPoolsFrom(req.ProviderData)
@@ -463,10 +460,10 @@ func (r *DeploymentResource) UpgradeState(context.Context) map[int64]resource.St
 // linkConcurrencyLimit links the deployment to the global concurrency limit
 // limitID (nil: unlinks it) and returns the deployment as it is then.
 func (r *DeploymentResource) linkConcurrencyLimit(ctx context.Context, id string, limitID *string, what string) (prefect.Deployment, error) {
-	if r.ext == nil {
+	if r.client == nil {
 		return prefect.Deployment{}, fmt.Errorf("the provider is not configured for %s", what)
 	}
-	if err := r.ext.LinkDeploymentConcurrencyLimit(ctx, id, limitID); err != nil {
+	if err := r.client.LinkDeploymentConcurrencyLimit(ctx, id, limitID); err != nil {
 		return prefect.Deployment{}, err
 	}
 	return r.client.ReadDeployment(ctx, id)

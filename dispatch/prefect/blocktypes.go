@@ -1,24 +1,9 @@
-package prefectext
+package prefect
 
 import (
 	"context"
 	"net/http"
-	"time"
 )
-
-// BlockType is a block type as the server returns it.
-type BlockType struct {
-	ID               string     `json:"id"`
-	Created          *time.Time `json:"created"`
-	Updated          *time.Time `json:"updated"`
-	Name             string     `json:"name"`
-	Slug             string     `json:"slug"`
-	LogoURL          *string    `json:"logo_url"`
-	DocumentationURL *string    `json:"documentation_url"`
-	Description      *string    `json:"description"`
-	CodeExample      *string    `json:"code_example"`
-	IsProtected      bool       `json:"is_protected"`
-}
 
 // BlockTypeCreate is the body of CreateBlockType; nil fields are not set.
 type BlockTypeCreate struct {
@@ -42,48 +27,23 @@ type BlockTypeSettings struct {
 // CreateBlockType creates a block type. The server HTML-escapes description
 // and code_example when it creates a block type (not when it updates one).
 func (c *Client) CreateBlockType(ctx context.Context, in BlockTypeCreate) (BlockType, error) {
-	var out BlockType
-	_, err := c.do(ctx, http.MethodPost, "/block_types/", in, &out)
-	return out, err
+	return post[BlockType](ctx, c, routeBlockTypeCreate, in)
 }
 
-// ReadBlockType reads a block type by id.
-func (c *Client) ReadBlockType(ctx context.Context, id string) (BlockType, error) {
-	var out BlockType
-	_, err := c.do(ctx, http.MethodGet, "/block_types/"+escape(id), nil, &out)
-	return out, err
-}
-
-// ReadBlockTypeBySlug reads a block type by slug.
-func (c *Client) ReadBlockTypeBySlug(ctx context.Context, slug string) (BlockType, error) {
-	var out BlockType
-	_, err := c.do(ctx, http.MethodGet, "/block_types/slug/"+escape(slug), nil, &out)
-	return out, err
+// ReadBlockTypeByID reads a block type by id (ReadBlockType reads one by
+// slug).
+func (c *Client) ReadBlockTypeByID(ctx context.Context, id string) (BlockType, error) {
+	return get[BlockType](ctx, c, routeBlockTypeRead, id)
 }
 
 // SetBlockType sets the changeable fields of a block type.
 func (c *Client) SetBlockType(ctx context.Context, id string, in BlockTypeSettings) error {
-	_, err := c.do(ctx, http.MethodPatch, "/block_types/"+escape(id), in, nil)
-	return err
+	return c.do(ctx, call{route: routeBlockTypeUpdate, args: []string{id}, body: in})
 }
 
 // DeleteBlockType deletes a block type, with its schemas and blocks.
 func (c *Client) DeleteBlockType(ctx context.Context, id string) error {
-	_, err := c.do(ctx, http.MethodDelete, "/block_types/"+escape(id), nil, nil)
-	return err
-}
-
-// BlockSchema is a block schema as the server returns it.
-type BlockSchema struct {
-	ID           string         `json:"id"`
-	Created      *time.Time     `json:"created"`
-	Updated      *time.Time     `json:"updated"`
-	Checksum     string         `json:"checksum"`
-	Fields       map[string]any `json:"fields"`
-	BlockTypeID  string         `json:"block_type_id"`
-	BlockType    *BlockType     `json:"block_type"`
-	Capabilities []string       `json:"capabilities"`
-	Version      string         `json:"version"`
+	return c.do(ctx, call{route: routeBlockTypeDelete, args: []string{id}})
 }
 
 // BlockSchemaCreate is the body of CreateBlockSchema.
@@ -105,21 +65,19 @@ func (c *Client) CreateBlockSchema(ctx context.Context, in BlockSchemaCreate) (o
 	if in.Capabilities == nil {
 		in.Capabilities = []string{}
 	}
-	status, err := c.do(ctx, http.MethodPost, "/block_schemas/", in, &out)
+	var status int
+	err = c.do(ctx, call{route: routeBlockSchemaCreate, body: in, out: &out, status: &status})
 	return out, status == http.StatusCreated, err
 }
 
 // ReadBlockSchema reads a block schema by id.
 func (c *Client) ReadBlockSchema(ctx context.Context, id string) (BlockSchema, error) {
-	var out BlockSchema
-	_, err := c.do(ctx, http.MethodGet, "/block_schemas/"+escape(id), nil, &out)
-	return out, err
+	return get[BlockSchema](ctx, c, routeBlockSchemaRead, id)
 }
 
 // DeleteBlockSchema deletes a block schema.
 func (c *Client) DeleteBlockSchema(ctx context.Context, id string) error {
-	_, err := c.do(ctx, http.MethodDelete, "/block_schemas/"+escape(id), nil, nil)
-	return err
+	return c.do(ctx, call{route: routeBlockSchemaDelete, args: []string{id}})
 }
 
 // LinkDeploymentConcurrencyLimit links a deployment to the global
@@ -127,6 +85,37 @@ func (c *Client) DeleteBlockSchema(ctx context.Context, id string) error {
 // leaves the limit itself in place.
 func (c *Client) LinkDeploymentConcurrencyLimit(ctx context.Context, deploymentID string, limitID *string) error {
 	body := map[string]any{"global_concurrency_limit_id": limitID}
-	_, err := c.do(ctx, http.MethodPatch, "/deployments/"+escape(deploymentID), body, nil)
-	return err
+	return c.do(ctx, call{route: routeDeploymentUpdate, args: []string{deploymentID}, body: body})
+}
+
+// filterAny reads the objects whose field is any of values, in pages of
+// MaxPageSize values; objects that do not exist are absent from the answer.
+func filterAny[T any](ctx context.Context, c *Client, r route, object, field string, values []string) ([]T, error) {
+	var out []T
+	for start := 0; start < len(values); start += MaxPageSize {
+		page := values[start:min(start+MaxPageSize, len(values))]
+		body := map[string]any{object: map[string]any{field: map[string]any{"any_": page}}, "limit": len(page)}
+		got, err := post[[]T](ctx, c, r, body)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+// FilterFlowsByID reads the flows with the given ids in as few requests as
+// the server's page size allows.
+func (c *Client) FilterFlowsByID(ctx context.Context, ids []string) ([]Flow, error) {
+	return filterAny[Flow](ctx, c, routeFlowFilter, "flows", "id", ids)
+}
+
+// FilterWorkPoolsByName reads the work pools with the given names.
+func (c *Client) FilterWorkPoolsByName(ctx context.Context, names []string) ([]WorkPool, error) {
+	return filterAny[WorkPool](ctx, c, routeWorkPoolFilter, "work_pools", "name", names)
+}
+
+// FilterVariablesByID reads the variables with the given ids.
+func (c *Client) FilterVariablesByID(ctx context.Context, ids []string) ([]Variable, error) {
+	return filterAny[Variable](ctx, c, routeVariableFilter, "variables", "id", ids)
 }
