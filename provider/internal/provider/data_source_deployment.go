@@ -80,7 +80,7 @@ func (d *DeploymentDataSource) Schema(_ context.Context, _ datasource.SchemaRequ
 			"enforce_parameter_schema": schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the server checks parameters against the schema."},
 			"pull_steps": schema.ListNestedAttribute{Computed: true, MarkdownDescription: "Steps run before the flow to fetch its code.",
 				NestedObject: schema.NestedAttributeObject{Attributes: pullStep}},
-			"concurrency_limit": schema.Int64Attribute{Computed: true, MarkdownDescription: "The deployment's concurrency limit; null means none."},
+			"concurrency_limit":           schema.Int64Attribute{Computed: true, MarkdownDescription: "The deployment's concurrency limit; null means none."},
 			"global_concurrency_limit_id": schema.StringAttribute{Computed: true, MarkdownDescription: "The global concurrency limit the deployment is linked to; null when none."},
 			"concurrency_options": schema.SingleNestedAttribute{Computed: true, MarkdownDescription: "What happens to a run that finds the limit reached.",
 				Attributes: map[string]schema.Attribute{"collision_strategy": str("`ENQUEUE` or `CANCEL_NEW`.")}},
