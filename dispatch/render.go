@@ -20,9 +20,10 @@ const Redacted = "**********"
 // Render returns the job a pass would start for the flow run, without
 // claiming or starting anything: the same reads, validation and rendering.
 // It is for showing a job to a person, so secrets are replaced by Redacted:
-// values of block fields their schema marks secret, the dispatcher's API key
-// and auth string, and every env variable whose name says it holds a secret
-// (…KEY…, …SECRET…, …TOKEN…, …PASSWORD…, …CREDENTIAL…, …AUTH…).
+// values of block fields their schema marks secret, the dispatcher's API key,
+// auth string and custom headers (which often carry a proxy's credentials),
+// and every env variable whose name says it holds a secret (…KEY…,
+// …SECRET…, …TOKEN…, …PASSWORD…, …CREDENTIAL…, …AUTH…).
 func (d *Dispatcher) Render(ctx context.Context, flowRunID string) (Job, error) {
 	run, err := d.api.ReadFlowRun(ctx, flowRunID)
 	if err != nil {
@@ -47,7 +48,7 @@ func (d *Dispatcher) Render(ctx context.Context, flowRunID string) (Job, error) 
 		return Job{}, err
 	}
 	secrets := &secretSet{}
-	for _, k := range []string{"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"} {
+	for _, k := range []string{"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_CLIENT_CUSTOM_HEADERS"} {
 		secrets.add(d.cfg.SettingsEnv[k])
 	}
 	refused := &envRefusals{}
@@ -122,7 +123,7 @@ func (s *secretSet) addSecretEnv(v any, key string) {
 }
 
 // secretEnvName matches env variable names that conventionally hold secrets.
-var secretEnvName = regexp.MustCompile(`(?i)KEY|SECRET|TOKEN|PASSW|CREDENTIAL|AUTH`)
+var secretEnvName = regexp.MustCompile(`(?i)KEY|SECRET|TOKEN|PASSW|CREDENTIAL|AUTH|^PREFECT_CLIENT_CUSTOM_HEADERS$`)
 
 // minSubstringSecret is the shortest secret redacted inside longer text;
 // shorter ones are redacted only where they are the whole value, so that a

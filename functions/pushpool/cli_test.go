@@ -111,7 +111,8 @@ func TestRun_renderThenDispatchOnce(t *testing.T) {
 	t.Parallel()
 	api, pool, dep := setup(t, "process")
 	run := newRun(t, api, dep)
-	env := map[string]string{"PREFECT_API_URL": srv.URL, "PREFECT_API_KEY": "pnu_cli_test_key_123456", "PUSHPOOL_PROCESS_STATE_DIR": t.TempDir()}
+	env := map[string]string{"PREFECT_API_URL": srv.URL, "PREFECT_API_KEY": "pnu_cli_test_key_123456", "PUSHPOOL_PROCESS_STATE_DIR": t.TempDir(),
+		"PREFECT_CLIENT_CUSTOM_HEADERS": `{"X-Proxy-Authorization": "Bearer proxy-token-123456"}`}
 
 	code, out, stderr := invoke(t, t.Context(), env, "render", "--flow-run", run.ID)
 	if code != exitOK {
@@ -130,6 +131,10 @@ func TestRun_renderThenDispatchOnce(t *testing.T) {
 	}
 	if strings.Contains(out, env["PREFECT_API_KEY"]) || renv["PREFECT_API_KEY"] != "**********" {
 		t.Errorf("render shows the API key:\n%s", out)
+	}
+	// The job gets the custom headers, as from a worker; render hides them.
+	if strings.Contains(out, "proxy-token-123456") || renv["PREFECT_CLIENT_CUSTOM_HEADERS"] != "**********" {
+		t.Errorf("render shows the custom headers:\n%s", out)
 	}
 
 	code, out, stderr = invoke(t, t.Context(), env, "dispatch-once", "--pool", pool, "--output", "json", "--wait")
