@@ -49,7 +49,9 @@ func TestMemo(t *testing.T) {
 // TestMemo_concurrentCallersShareOneRead: callers of one key while its
 // read is on the network wait for that read; other keys are not held up.
 func TestMemo_concurrentCallersShareOneRead(t *testing.T) {
-	m := newMemo[string](0, time.Now)
+	// A long TTL: a caller the scheduler starts only after the read is done
+	// (a loaded machine) takes the kept value instead of reading again.
+	m := newMemo[string](time.Hour, time.Now)
 	release := make(chan struct{})
 	var reads atomic.Int64
 	slow := func(context.Context) (string, error) { reads.Add(1); <-release; return "slow", nil }
