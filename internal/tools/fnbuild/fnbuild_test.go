@@ -28,7 +28,7 @@ func TestArtifacts_linkOnlyTheirOwnCloud(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			bin := filepath.Join(dir, filepath.Base(v.pkg)+string(rune('a'+i)))
-			if err := buildHost(t.Context(), root, v.pkg, v.tags, bin); err != nil {
+			if err := goBuildTo(t.Context(), root, v.pkg, v.tags, bin); err != nil {
 				t.Error(err)
 				return
 			}

@@ -142,16 +142,8 @@ func goBuild(pkg, arch, tags string) ([]byte, error) {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "bin")
-	args := []string{"build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin}
-	if tags != "" {
-		args = append(args, "-tags", tags)
-	}
-	cmd := exec.Command("go", append(args, pkg)...)
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("go build %s for linux/%s: %w\n%s", pkg, arch, err, stderr.String())
+	if err := goBuildTo(context.Background(), ".", pkg, tags, bin, "GOOS=linux", "GOARCH="+arch); err != nil {
+		return nil, err
 	}
 	return os.ReadFile(bin)
 }

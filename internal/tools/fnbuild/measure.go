@@ -119,7 +119,7 @@ func measure(ctx context.Context, runs int, gcpSource string) ([]measurement, er
 			// from the zip itself.
 			err = buildFromSource(ctx, gcpSource, filepath.Join(dir, "gcp-src"), bin)
 		} else {
-			err = buildHost(ctx, ".", v.pkg, v.tags, bin)
+			err = goBuildTo(ctx, ".", v.pkg, v.tags, bin)
 		}
 		if err != nil {
 			return nil, err
@@ -147,18 +147,19 @@ func measure(ctx context.Context, runs int, gcpSource string) ([]measurement, er
 	return out, nil
 }
 
-// buildHost builds a static binary of pkg (relative to the module root dir)
-// for this machine, with the artifacts' flags.
-func buildHost(ctx context.Context, dir, pkg, tags, bin string) error {
+// goBuildTo builds pkg (relative to dir) into bin with the artifacts'
+// flags (-trimpath, no symbols, no build id, CGO off); env adds variables
+// (GOOS, GOARCH, GOFLAGS).
+func goBuildTo(ctx context.Context, dir, pkg, tags, bin string, env ...string) error {
 	args := []string{"build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin}
 	if tags != "" {
 		args = append(args, "-tags", tags)
 	}
 	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0"), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s (tags %q): %w\n%s", pkg, tags, err, out)
+		return fmt.Errorf("go build %s (tags %q, %v): %w\n%s", pkg, tags, env, err, out)
 	}
 	return nil
 }
@@ -193,11 +194,8 @@ func buildFromSource(ctx context.Context, zipPath, dir, bin string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", abs, "./functions/gcp")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build ./functions/gcp from %s, as a source deployment would: %w\n%s", zipPath, err, out)
+	if err := goBuildTo(ctx, dir, "./functions/gcp", "", abs, "GOFLAGS=-mod=mod"); err != nil {
+		return fmt.Errorf("build from %s, as a source deployment would: %w", zipPath, err)
 	}
 	return nil
 }
