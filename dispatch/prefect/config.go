@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/pushpool/pushpool/dispatch/prefectenv"
 )
 
 // Config configures a Client. The zero value of every field but URL has a
@@ -93,13 +95,11 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		CACertFile: get(EnvSSLCertFile),
 	}
 	if v := get(EnvTLSInsecure); v != "" {
-		switch strings.ToLower(v) {
-		case "1", "on", "t", "true", "y", "yes":
-			cfg.TLSInsecureSkipVerify = true
-		case "0", "off", "f", "false", "n", "no":
-		default:
+		b, ok := prefectenv.ParseBool(v)
+		if !ok {
 			return Config{}, fmt.Errorf("%s is %q; it must be true or false", EnvTLSInsecure, v)
 		}
+		cfg.TLSInsecureSkipVerify = b
 	}
 	if raw := get(EnvCustomHeaders); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &cfg.CustomHeaders); err != nil {

@@ -67,10 +67,9 @@ func value(kind, v string) string {
 	t := strings.TrimSpace(v)
 	switch kind {
 	case "bool":
-		switch strings.ToLower(t) {
-		case "1", "on", "t", "true", "y", "yes":
+		if b, ok := ParseBool(t); ok && b {
 			return "True"
-		case "0", "off", "f", "false", "n", "no":
+		} else if ok {
 			return "False"
 		}
 	case "int":
@@ -86,6 +85,19 @@ func value(kind, v string) string {
 		}
 	}
 	return v
+}
+
+// ParseBool reads a boolean setting as Prefect (pydantic) does: 1, on, t,
+// true, y, yes and 0, off, f, false, n, no, in any case; ok is false for
+// anything else.
+func ParseBool(v string) (b, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "on", "t", "true", "y", "yes":
+		return true, true
+	case "0", "off", "f", "false", "n", "no":
+		return false, true
+	}
+	return false, false
 }
 
 // pyFloat prints f as Python's str(float) does: the shortest digits that
