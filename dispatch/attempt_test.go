@@ -306,31 +306,64 @@ func (p *pendingBackend) Stop(context.Context, string) error { p.stopped.Add(1);
 
 // TestAttempt_infrastructureThatNeverStartsIsCrashed: past the start
 // timeout a run whose infrastructure is still pending is crashed with the
-// platform's reason and its infrastructure stopped.
+// platform's reason and its infrastructure stopped. The timeout is the
+// job's task_start_timeout_seconds, else Config.StartTimeout; the
+// dispatcher labels the run with it, and without run labels
+// (Config.NoRunLabels) the reconciler reads it from the rendered job.
 func TestAttempt_infrastructureThatNeverStartsIsCrashed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	run := e.run(e.dep)
-	pb := &pendingBackend{}
-	d, err := dispatch.New(dispatch.Config{StartTimeout: 2 * time.Second, SettingsEnv: map[string]string{"PREFECT_API_URL": srv.URL}}, e.api, pb, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.submitted(d, run.ID)
-	if l := e.read(run.ID).Labels["pushpool.io/start-timeout-seconds"]; fmt.Sprint(l) != "2" {
-		t.Errorf("start timeout label = %v, want 2", l)
-	}
-	rec := e.reconciler(d, dispatch.ReconcileConfig{})
-	if res, err := rec.RunOnce(t.Context(), e.pool.Name); err != nil || len(res.Runs) != 0 {
-		t.Fatalf("reconcile within the start timeout = %+v, %v; want nothing done", res, err)
-	}
-	got := e.reconcileUntilWithin(rec, run.ID, prefect.StateCrashed, 30*time.Second)
-	msg := stateMessage(got)
-	if !strings.Contains(msg, "did not start within 2s") || !strings.Contains(msg, "CannotPullContainerError") {
-		t.Errorf("Crashed message = %q; want the start timeout and the platform's reason", msg)
-	}
-	if pb.stopped.Load() != 1 {
-		t.Errorf("Stop was called %d times, want once", pb.stopped.Load())
+	for _, tc := range []struct {
+		name        string
+		noLabels    bool
+		jobTimeout  any // the job configuration's task_start_timeout_seconds; nil: none
+		wantTimeout string
+	}{
+		{name: "labelled, Config.StartTimeout", wantTimeout: "2s"},
+		{name: "labelled, the job's timeout", jobTimeout: 3, wantTimeout: "3s"},
+		{name: "no run labels, the job's timeout", noLabels: true, jobTimeout: 3, wantTimeout: "3s"},
+		{name: "no run labels, Config.StartTimeout", noLabels: true, wantTimeout: "2s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, nil)
+			if tc.jobTimeout != nil {
+				tmpl := processTemplate(t, t.Context(), e.api)
+				tmpl["job_configuration"].(map[string]any)["task_start_timeout_seconds"] = tc.jobTimeout
+				if err := e.api.UpdateWorkPool(t.Context(), e.pool.Name, prefect.WorkPoolUpdate{BaseJobTemplate: tmpl}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			run := e.run(e.dep)
+			pb := &pendingBackend{}
+			d, err := dispatch.New(dispatch.Config{StartTimeout: 2 * time.Second, NoRunLabels: tc.noLabels,
+				SettingsEnv: map[string]string{"PREFECT_API_URL": srv.URL}}, e.api, pb, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.submitted(d, run.ID)
+			labels := e.read(run.ID).Labels
+			if tc.noLabels {
+				for k := range labels {
+					if strings.HasPrefix(k, "prefect.worker.") || strings.HasPrefix(k, "prefect.work-pool.") || strings.HasPrefix(k, "pushpool.io/") {
+						t.Errorf("label %s = %v; want no worker, pool or pushpool label with NoRunLabels", k, labels[k])
+					}
+				}
+			} else if l := labels["pushpool.io/start-timeout-seconds"]; fmt.Sprint(l)+"s" != tc.wantTimeout {
+				t.Errorf("start timeout label = %v, want %s", l, tc.wantTimeout)
+			}
+			rec := e.reconciler(d, dispatch.ReconcileConfig{})
+			if res, err := rec.RunOnce(t.Context(), e.pool.Name); err != nil || len(res.Runs) != 0 {
+				t.Fatalf("reconcile within the start timeout = %+v, %v; want nothing done", res, err)
+			}
+			got := e.reconcileUntilWithin(rec, run.ID, prefect.StateCrashed, 30*time.Second)
+			msg := stateMessage(got)
+			if !strings.Contains(msg, "did not start within "+tc.wantTimeout) || !strings.Contains(msg, "CannotPullContainerError") {
+				t.Errorf("Crashed message = %q; want the start timeout %s and the platform's reason", msg, tc.wantTimeout)
+			}
+			if pb.stopped.Load() != 1 {
+				t.Errorf("Stop was called %d times, want once", pb.stopped.Load())
+			}
+		})
 	}
 }
 

@@ -351,16 +351,28 @@ func (rp *reconcilePass) judge(ctx context.Context, run prefect.FlowRun, pid str
 	return RunCheck{}, false
 }
 
+// startLimit is how long the run's infrastructure may take to start: the
+// run's start-timeout label, else its rendered job's, else (when the job
+// cannot be rendered now) Config.StartTimeout.
+func (rp *reconcilePass) startLimit(ctx context.Context, run prefect.FlowRun) time.Duration {
+	if secs, err := strconv.Atoi(fmt.Sprint(run.Labels[labelStartTimeout])); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	def := rp.r.d.cfg.StartTimeout
+	job, err := rp.job(ctx, run, Attempt{})
+	if err != nil {
+		return def
+	}
+	return startTimeout(job.Configuration, def)
+}
+
 // startTimeout crashes a PENDING run whose infrastructure has not started
 // within the job's start timeout (task_start_timeout_seconds, as Prefect's
 // ECS and ACI workers; else Config.StartTimeout), with the platform's
 // reason, and stops that infrastructure.
 func (rp *reconcilePass) startTimeout(ctx context.Context, run prefect.FlowRun, pid string, st Status, rl *runLog) (RunCheck, bool) {
 	r := rp.r
-	limit := r.d.cfg.StartTimeout
-	if secs, err := strconv.Atoi(fmt.Sprint(run.Labels[labelStartTimeout])); err == nil && secs > 0 {
-		limit = time.Duration(secs) * time.Second
-	}
+	limit := rp.startLimit(ctx, run)
 	waited := stateAge(rp.now, *run.State)
 	if waited < limit {
 		return RunCheck{}, false

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -444,19 +445,23 @@ func (p *pass) render(ctx context.Context, run prefect.FlowRun, flow prefect.Flo
 }
 
 // label labels the run as a Prefect worker does, plus the attempt and the
-// start timeout the reconciler judges it by. Labels are informative: a
-// failure is only logged.
+// start timeout the reconciler judges it by, and the event that triggered
+// it. With Config.NoRunLabels only a triggered run is labelled, with its
+// trigger. Labels are informative: a failure is only logged.
 func (p *pass) label(ctx context.Context, run prefect.FlowRun, job Job, log *slog.Logger) {
-	labels := map[string]string{
-		"prefect.worker.name":    p.d.cfg.WorkerName,
-		"prefect.worker.type":    p.pool.Type,
-		"prefect.work-pool.name": p.pool.Name,
-		"prefect.work-pool.id":   p.pool.ID,
-		LabelAttempt:             job.Attempt.Key(),
-		labelStartTimeout:        strconv.Itoa(int(startTimeout(job.Configuration, p.d.cfg.StartTimeout).Seconds())),
+	labels := p.trigger(run.ID).labels()
+	if !p.d.cfg.NoRunLabels {
+		maps.Copy(labels, map[string]string{
+			"prefect.worker.name":    p.d.cfg.WorkerName,
+			"prefect.worker.type":    p.pool.Type,
+			"prefect.work-pool.name": p.pool.Name,
+			"prefect.work-pool.id":   p.pool.ID,
+			LabelAttempt:             job.Attempt.Key(),
+			labelStartTimeout:        strconv.Itoa(int(startTimeout(job.Configuration, p.d.cfg.StartTimeout).Seconds())),
+		})
 	}
-	for k, v := range p.trigger(run.ID).labels() {
-		labels[k] = v
+	if len(labels) == 0 {
+		return
 	}
 	if err := p.d.api.UpdateFlowRunLabels(ctx, run.ID, labels); err != nil {
 		log.WarnContext(ctx, "could not label the flow run", slog.String("error", err.Error()))
@@ -464,7 +469,9 @@ func (p *pass) label(ctx context.Context, run prefect.FlowRun, job Job, log *slo
 }
 
 // labelStartTimeout records on a run how long its infrastructure may take
-// to start, so the reconciler need not render the job to know.
+// to start, so the reconciler need not render the job to know (it does when
+// the label is missing: Config.NoRunLabels, or a run a dispatcher older than
+// the label claimed).
 const labelStartTimeout = "pushpool.io/start-timeout-seconds"
 
 // startTimeout is the job's task_start_timeout_seconds (the job variable of

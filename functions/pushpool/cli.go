@@ -110,6 +110,7 @@ type options struct {
 	readCache       time.Duration
 	query           time.Duration
 	reconcileEvery  time.Duration
+	runLabels       bool
 	heartbeat       time.Duration
 	maxSubmissions  int
 	maxRunsPerPass  int
@@ -180,6 +181,21 @@ func (e *envDefaults) integer(name string, def int) int {
 	return n
 }
 
+func (e *envDefaults) boolean(name string, def bool) bool {
+	v := e.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, ok := prefectenv.ParseBool(v)
+	if !ok {
+		if e.err == nil {
+			e.err = fmt.Errorf("environment variable %s is %q; it must be true or false", name, v)
+		}
+		return def
+	}
+	return b
+}
+
 // secondsFlag is a duration flag given in seconds, as Prefect's CLI does.
 type secondsFlag struct{ d *time.Duration }
 
@@ -227,6 +243,7 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 		startTimeout:    env.seconds("PUSHPOOL_START_TIMEOUT_SECONDS", 0),
 		claimTimeout:    env.seconds("PUSHPOOL_CLAIM_TIMEOUT_SECONDS", 0),
 		maxRequeues:     env.integer("PUSHPOOL_MAX_REQUEUES", 5),
+		runLabels:       env.boolean(dispatch.EnvRunLabels, true),
 		logLevel:        env.str("PREFECT_LOGGING_LEVEL", "INFO"),
 		logFormat:       env.str("PUSHPOOL_LOG_FORMAT", "text"),
 		output:          "table",
@@ -266,6 +283,7 @@ func parseFlags(cmd string, args []string, lookup func(string) (string, bool), s
 		fs.Var(secondsFlag{&o.startTimeout}, "start-timeout-seconds", "a run whose infrastructure is still pending after this long is crashed, unless its job sets task_start_timeout_seconds; 0 for 300 [PUSHPOOL_START_TIMEOUT_SECONDS]")
 		fs.Var(secondsFlag{&o.claimTimeout}, "claim-timeout-seconds", "a claim with no infrastructure recorded after this long is recovered (its dispatcher died); must exceed 2 record timeouts and a submit timeout; 0 for 300 [PUSHPOOL_CLAIM_TIMEOUT_SECONDS]")
 		fs.IntVar(&o.maxRequeues, "max-requeues", o.maxRequeues, "times in a row a run whose job cannot start yet (throttling, quota) goes back to the schedule before it is crashed; 0 crashes it at once [PUSHPOOL_MAX_REQUEUES]")
+		fs.BoolVar(&o.runLabels, "run-labels", o.runLabels, "label each claimed run as Prefect's workers do (prefect.worker.*, prefect.work-pool.*) and with its attempt; false saves one Prefect request per run [PUSHPOOL_RUN_LABELS]")
 		fs.StringVar(&o.processStateDir, "process-state-dir", o.processStateDir, "process pools: where run records, output and exit codes are kept [PUSHPOOL_PROCESS_STATE_DIR]")
 		if cmd == "serve" {
 			fs.Var(secondsFlag{&o.query}, "query-seconds", "longest wait between passes [PREFECT_WORKER_QUERY_SECONDS]")
@@ -368,6 +386,7 @@ func (a *app) dispatcher(backend dispatch.Backend) (*dispatch.Dispatcher, error)
 		WorkQueues:               a.opts.queues,
 		Lookahead:                a.opts.prefetch,
 		ReadCacheTTL:             a.opts.readCache,
+		NoRunLabels:              !a.opts.runLabels,
 		MaxConcurrentSubmissions: a.opts.maxSubmissions,
 		MaxRunsPerPass:           a.opts.maxRunsPerPass,
 		HeartbeatInterval:        a.opts.heartbeat,

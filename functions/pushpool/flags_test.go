@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,49 @@ func TestParseFlags_zeroIsZero(t *testing.T) {
 			if o.prefetch != tt.wantPrefetch || o.readCache != tt.wantReadCache || requeues(o.maxRequeues) != tt.wantRequeues {
 				t.Errorf("prefetch %s, read cache %s, requeues %d; want %s, %s, %d",
 					o.prefetch, o.readCache, requeues(o.maxRequeues), tt.wantPrefetch, tt.wantReadCache, tt.wantRequeues)
+			}
+		})
+	}
+}
+
+// TestParseFlags_runLabels: runs are labelled unless the flag or
+// PUSHPOOL_RUN_LABELS says false; a value that is not a boolean is an
+// error naming the variable.
+func TestParseFlags_runLabels(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     string // PUSHPOOL_RUN_LABELS; "" unset
+		want    bool
+		wantErr string
+	}{
+		{name: "default", want: true},
+		{name: "environment false", env: "false", want: false},
+		{name: "environment off", env: "off", want: false},
+		{name: "environment true", env: "1", want: true},
+		{name: "flag false", args: []string{"--run-labels=false"}, want: false},
+		{name: "flag beats environment", args: []string{"--run-labels=true"}, env: "false", want: true},
+		{name: "not a boolean", env: "sometimes", wantErr: `PUSHPOOL_RUN_LABELS is "sometimes"; it must be true or false`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"PREFECT_API_URL": "http://127.0.0.1:4200/api", "PREFECT_DEFAULT_WORK_POOL_NAME": "p"}
+			if tt.env != "" {
+				env[dispatch.EnvRunLabels] = tt.env
+			}
+			lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+			o, err := parseFlags("serve", tt.args, lookup, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.runLabels != tt.want {
+				t.Errorf("run labels = %t, want %t", o.runLabels, tt.want)
 			}
 		})
 	}

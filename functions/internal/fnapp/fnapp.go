@@ -55,6 +55,8 @@ type Settings struct {
 	SubmitReserve  time.Duration
 	MaxSubmissions int
 	FlowHeartbeat  time.Duration
+	// NoRunLabels is dispatch.Config.NoRunLabels: PUSHPOOL_RUN_LABELS=false.
+	NoRunLabels bool
 	// TemplateEnv is dispatch.Config.TemplateEnv, from
 	// PUSHPOOL_TEMPLATE_ENV (nil when unset: the default).
 	TemplateEnv []string
@@ -101,6 +103,18 @@ func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
 		}
 		return n
 	}
+	boolean := func(name string, def bool) bool {
+		v := get(name)
+		if v == "" {
+			return def
+		}
+		b, ok := prefectenv.ParseBool(v)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s is %q; it must be true or false", name, v))
+			return def
+		}
+		return b
+	}
 	s := Settings{
 		Prefect:        pc,
 		WorkerName:     get(EnvWorkerName),
@@ -111,6 +125,7 @@ func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
 		SubmitReserve:  seconds(EnvSubmitReserve, defaultSubmitReserve),
 		MaxSubmissions: integer(EnvMaxSubmissions, 16),
 		FlowHeartbeat:  seconds(EnvFlowHeartbeat, 0),
+		NoRunLabels:    !boolean(dispatch.EnvRunLabels, true),
 		Lookup:         lookup,
 	}
 	if v, ok := lookup(dispatch.EnvTemplateEnv); ok {
@@ -182,6 +197,7 @@ func Build(s Settings, linked backends.Set, queue invoke.Queue, webhookSecret []
 			SettingsEnv:              settingsEnv,
 			LookupEnv:                s.Lookup,
 			TemplateEnv:              s.TemplateEnv,
+			NoRunLabels:              s.NoRunLabels,
 		}, api, b, logger)
 		if err != nil {
 			return invoke.Engine{}, err

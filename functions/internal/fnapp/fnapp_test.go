@@ -43,6 +43,7 @@ func TestFromEnv(t *testing.T) {
 		{"bad seconds", with("PUSHPOOL_WAKE_HORIZON_SECONDS", "soon"), `PUSHPOOL_WAKE_HORIZON_SECONDS is "soon"`},
 		{"bad headers", with("PREFECT_CLIENT_CUSTOM_HEADERS", "x"), "PREFECT_CLIENT_CUSTOM_HEADERS must be a JSON object"},
 		{"bad template env", with("PUSHPOOL_TEMPLATE_ENV", "IMAGE_TAG,TEAM_[x"), `PUSHPOOL_TEMPLATE_ENV: "TEAM_[x" is not a name or glob`},
+		{"bad run labels", with("PUSHPOOL_RUN_LABELS", "maybe"), `PUSHPOOL_RUN_LABELS is "maybe"; it must be true or false`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +64,24 @@ func TestFromEnv(t *testing.T) {
 			if s.TemplateEnv != nil {
 				t.Errorf("TemplateEnv = %q with PUSHPOOL_TEMPLATE_ENV unset; want nil (the default list)", s.TemplateEnv)
 			}
+			if s.NoRunLabels {
+				t.Error("NoRunLabels with PUSHPOOL_RUN_LABELS unset; want runs labelled")
+			}
 		})
+	}
+}
+
+// TestFromEnv_runLabels: PUSHPOOL_RUN_LABELS=false (or 0, off, no) stops
+// labelling runs; true or unset labels them.
+func TestFromEnv_runLabels(t *testing.T) {
+	for _, tt := range []struct {
+		value        string
+		wantNoLabels bool
+	}{{"false", true}, {"0", true}, {" Off ", true}, {"true", false}, {"", false}} {
+		env := map[string]string{"PREFECT_API_URL": "http://127.0.0.1:4200/api", "PUSHPOOL_POOLS": "p", "PUSHPOOL_RUN_LABELS": tt.value}
+		s, err := FromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil || s.NoRunLabels != tt.wantNoLabels {
+			t.Errorf("PUSHPOOL_RUN_LABELS=%q: NoRunLabels %t, %v; want %t", tt.value, s.NoRunLabels, err, tt.wantNoLabels)
+		}
 	}
 }
