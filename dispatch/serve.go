@@ -22,8 +22,10 @@ type ServeConfig struct {
 	OnPass func(PassResult)
 	// Reconciler, when set, makes reconcile passes too, so the runs started
 	// are watched. They run in a loop of their own, beside the dispatch
-	// passes, so a slow reconcile pass never delays claiming due runs, and
-	// through Reconciler.RunLeased, so that of all the dispatchers serving
+	// passes, so a slow reconcile pass never delays claiming due runs; each
+	// starts once the dispatch pass in progress ended (or ReconcileInterval
+	// later), so it does not take the Prefect server from claiming a burst
+	// of due runs either; and they go through Reconciler.RunLeased, so that of all the dispatchers serving
 	// the pool one reconciles it per lease period.
 	Reconciler *Reconciler
 	// ReconcileInterval is the longest wait between two attempts of the
@@ -62,19 +64,72 @@ func (d *Dispatcher) Serve(ctx context.Context, pool string, cfg ServeConfig) er
 		cfg.ReconcileInterval = DefaultReconcileInterval
 	}
 	var wg sync.WaitGroup
+	gate := newPassGate()
 	if r := cfg.Reconciler; r != nil {
-		wg.Go(func() { r.serve(ctx, pool, cfg.ReconcileInterval, cfg.OnReconcile) })
+		wg.Go(func() { r.serve(ctx, pool, cfg.ReconcileInterval, gate, cfg.OnReconcile) })
 	}
-	d.dispatchLoop(ctx, pool, cfg)
+	d.dispatchLoop(ctx, pool, cfg, gate)
 	wg.Wait()
 	return nil
 }
 
+// passGate tells the reconcile loop when no dispatch pass is running, so
+// its passes, which read many runs, do not take the Prefect server from
+// claiming due runs: a burst of due runs is claimed first and reconciled
+// after. It starts closed, so the first reconcile pass follows the first
+// dispatch pass.
+type passGate struct {
+	mu   sync.Mutex
+	idle chan struct{} // closed while no dispatch pass runs
+}
+
+func newPassGate() *passGate { return &passGate{idle: make(chan struct{})} }
+
+// begin marks a dispatch pass as running.
+func (g *passGate) begin() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.idle:
+		g.idle = make(chan struct{})
+	default: // already running
+	}
+}
+
+// end marks the dispatch pass as done.
+func (g *passGate) end() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.idle:
+	default:
+		close(g.idle)
+	}
+}
+
+// wait waits until no dispatch pass runs, for at most limit: a pass
+// longer than that (a very large burst) is reconciled beside.
+func (g *passGate) wait(ctx context.Context, limit time.Duration) {
+	g.mu.Lock()
+	idle := g.idle
+	g.mu.Unlock()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 // dispatchLoop makes dispatch passes until ctx ends.
-func (d *Dispatcher) dispatchLoop(ctx context.Context, pool string, cfg ServeConfig) {
+func (d *Dispatcher) dispatchLoop(ctx context.Context, pool string, cfg ServeConfig, gate *passGate) {
 	log := d.log.With(slog.String("work_pool", pool))
+	defer gate.end()
 	for ctx.Err() == nil {
+		gate.begin()
 		res, err := d.runOnce(ctx, pool, cfg.PollInterval)
+		gate.end()
 		if err != nil && ctx.Err() == nil {
 			log.ErrorContext(ctx, "dispatch pass failed; retrying after the poll interval", slog.String("error", err.Error()), slog.Duration("poll_interval", cfg.PollInterval))
 		}
@@ -111,12 +166,16 @@ func (d *Dispatcher) dispatchLoop(ctx context.Context, pool string, cfg ServeCon
 	}
 }
 
-// serve makes reconcile passes over the pool until ctx ends: RunLeased, then
-// a wait of interval, shorter for the lease's holder and longer for the
+// serve makes reconcile passes over the pool until ctx ends: once no
+// dispatch pass runs (gate), RunLeased, then a wait of interval, shorter for the lease's holder and longer for the
 // others and while the platform throttles (nextLeased).
-func (r *Reconciler) serve(ctx context.Context, pool string, interval time.Duration, onResult func(ReconcileResult)) {
+func (r *Reconciler) serve(ctx context.Context, pool string, interval time.Duration, gate *passGate, onResult func(ReconcileResult)) {
 	log := r.d.log.With(slog.String("work_pool", pool))
 	for ctx.Err() == nil {
+		gate.wait(ctx, interval)
+		if ctx.Err() != nil {
+			return
+		}
 		res, ran, err := r.RunLeased(ctx, pool)
 		switch {
 		case ctx.Err() != nil:
