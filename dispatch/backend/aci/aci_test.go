@@ -223,12 +223,13 @@ func TestBuildGroup(t *testing.T) {
 				t.Errorf("container name %q, want the group's name %q", cn, *g.Name)
 			}
 		}},
-		{name: "secrets are secure values", vars: map[string]any{"env": map[string]any{"PREFECT_API_KEY": "pnu_x", "PREFECT_API_AUTH_STRING": "u:p", "PLAIN": "1", "DROPPED": nil}},
+		{name: "secrets are secure values", vars: map[string]any{"env": map[string]any{"PREFECT_API_KEY": "pnu_x", "PREFECT_API_AUTH_STRING": "u:p",
+			"PREFECT_CLIENT_CUSTOM_HEADERS": `{"Proxy-Authorization": "Basic dTpw"}`, "PLAIN": "1", "DROPPED": nil}},
 			check: func(t *testing.T, g armcontainerinstance.ContainerGroup) {
 				seen := map[string]bool{}
 				for _, e := range g.Properties.Containers[0].Properties.EnvironmentVariables {
 					seen[*e.Name] = true
-					secret := *e.Name == "PREFECT_API_KEY" || *e.Name == "PREFECT_API_AUTH_STRING"
+					secret := *e.Name == "PREFECT_API_KEY" || *e.Name == "PREFECT_API_AUTH_STRING" || *e.Name == "PREFECT_CLIENT_CUSTOM_HEADERS"
 					if secret && (e.Value != nil || e.SecureValue == nil) {
 						t.Errorf("%s is not a secureValue-only variable", *e.Name)
 					}
@@ -236,7 +237,7 @@ func TestBuildGroup(t *testing.T) {
 						t.Errorf("%s is not a plain value", *e.Name)
 					}
 				}
-				if !seen["PREFECT_API_KEY"] || !seen["PLAIN"] || seen["DROPPED"] || !seen["PREFECT__FLOW_RUN_ID"] {
+				if !seen["PREFECT_API_KEY"] || !seen["PREFECT_CLIENT_CUSTOM_HEADERS"] || !seen["PLAIN"] || seen["DROPPED"] || !seen["PREFECT__FLOW_RUN_ID"] {
 					t.Errorf("environment variables %v", seen)
 				}
 			}},

@@ -12,12 +12,19 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerinstance/armcontainerinstance/v2"
 )
 
-// secretEnv are the variables Prefect's worker passes as secureValue, which
-// ACI never echoes back nor shows in the portal. Names are compared upper
-// case (Prefect reads its settings case-insensitively).
-var secretEnv = map[string]bool{"PREFECT_API_KEY": true, "PREFECT_API_AUTH_STRING": true}
-
-func isSecretEnv(name string) bool { return secretEnv[strings.ToUpper(name)] }
+// isSecretEnv tells the variables passed as secureValue, which ACI never
+// echoes back nor shows in the portal: those Prefect's worker passes so (the
+// API key and auth string) and the client's custom headers, which jobs get
+// from the dispatcher's settings and which often carry a proxy's
+// credentials. Names are compared upper case (Prefect reads its settings
+// case-insensitively).
+func isSecretEnv(name string) bool {
+	switch strings.ToUpper(name) {
+	case "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_CLIENT_CUSTOM_HEADERS":
+		return true
+	}
+	return false
+}
 
 // Tags pushpool puts on the container groups it creates, besides the job's
 // labels. Azure forbids "/" in tag names, so dispatch.LabelAttempt becomes
@@ -256,7 +263,7 @@ func buildGroup(s spec, name string, own map[string]string) (armcontainerinstanc
 	return group, nil
 }
 
-// secureEnv turns every secret variable (secretEnv) of every container and
+// secureEnv turns every secret variable (isSecretEnv) of every container and
 // init container into a secureValue, so that no path — the job's env, an
 // environmentVariables entry of the arm_template (a sidecar's, an init
 // container's), a value from a template parameter — leaves one readable.
