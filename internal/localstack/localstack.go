@@ -240,6 +240,10 @@ func ServerEnv(dir string, extra map[string]string) []string {
 	return env
 }
 
+// PID is the process id of `prefect server start`, the root of the server's
+// processes (for measuring the CPU time they use).
+func (p *Prefect) PID() int { return p.cmd.Process.Pid }
+
 // LogTail returns the last n lines of the server's output.
 func (p *Prefect) LogTail(n int) string {
 	return logTail(p.logPath, "server", n)

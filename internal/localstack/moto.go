@@ -210,6 +210,9 @@ func (m *Moto) control(ctx context.Context, method, route string, in, out any) e
 	return nil
 }
 
+// PID is the process id of the moto server.
+func (m *Moto) PID() int { return m.cmd.Process.Pid }
+
 // LogTail returns the last n lines of the server's output.
 func (m *Moto) LogTail(n int) string {
 	return logTail(m.logPath, "moto server", n)

@@ -387,6 +387,9 @@ func (p *Postgres) psql(ctx context.Context, db, sql string) (string, error) {
 	return strings.TrimRight(stdout.String(), "\n"), nil
 }
 
+// PID is the process id of the postmaster, the parent of every backend.
+func (p *Postgres) PID() int { return p.cmd.Process.Pid }
+
 // LogTail returns the last n lines of the server's log (with initdb's
 // output before it).
 func (p *Postgres) LogTail(n int) string {

@@ -16,7 +16,13 @@ const pollRoute = "POST /work_pools/{name}/get_scheduled_flow_runs"
 // burstResult is one contender's figures for one burst.
 type burstResult struct {
 	name string
-	span burstSpan
+	// variant is a ceiling's: what the trivial client did besides claiming
+	// and recording.
+	variant ceilingVariant
+	// rounds is the runs/s of every round, in the order they ran, when the
+	// result is the median of several (see runRounds).
+	rounds []float64
+	span   burstSpan
 	// firstClaimAfter is from the contender's start (its process, or the
 	// ceiling client's first request) to the first claim.
 	firstClaimAfter time.Duration
@@ -32,7 +38,11 @@ type burstResult struct {
 	cpuWindow, cpuTotal time.Duration
 	peakRSS             int64
 	measuredCPU         bool
-	notes               []string
+	// servers is what the shared servers (Prefect, PostgreSQL, moto) used
+	// in the window; measuredServers is false when it could not be read.
+	servers         serverCPU
+	measuredServers bool
+	notes           []string
 }
 
 // runsPerSecond is the burst's throughput.
@@ -61,6 +71,8 @@ type windowMark struct {
 	prefect, aws tally
 	cpu          time.Duration
 	cpuErr       error
+	servers      serverCPU
+	serversErr   error
 }
 
 // runBurst creates cfg.runs runs due at once in a fresh pool, starts the
@@ -94,6 +106,7 @@ func runBurst(ctx context.Context, s *stack, c contender, label string, cfg burs
 	)
 	mark := func() windowMark {
 		m := windowMark{prefect: pp.counts.snapshot(), aws: ap.counts.snapshot()}
+		m.servers, m.serversErr = s.serversCPU()
 		mu.Lock()
 		cur := sess
 		mu.Unlock()
@@ -172,6 +185,7 @@ func runBurst(ctx context.Context, s *stack, c contender, label string, cfg burs
 	} else {
 		res.cpuWindow = end.cpu - first.cpu
 	}
+	res.setServers(first, end)
 	if sess.notes != nil {
 		res.notes = append(res.notes, sess.notes())
 	}
@@ -184,6 +198,16 @@ func runBurst(ctx context.Context, s *stack, c contender, label string, cfg burs
 		res.firstClaimAfter = res.span.firstClaim.Sub(sess.proc.started)
 	}
 	return res, nil
+}
+
+// setServers sets the servers' CPU time between the marks a and b, or a
+// note saying why it was not measured.
+func (r *burstResult) setServers(a, b windowMark) {
+	if err := errors.Join(a.serversErr, b.serversErr); err != nil {
+		r.notes = append(r.notes, fmt.Sprintf("servers' CPU not measured: %v", err))
+		return
+	}
+	r.servers, r.measuredServers = b.servers.minus(a.servers), true
 }
 
 // waitBurst waits until done reports true: driving the session when it

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -70,10 +71,11 @@ func workerContender() contender {
 
 // serveContender is `pushpool serve` of the -pushpool binary with its
 // defaults.
-func serveContender() contender { return serveContenderOf(nameServe, "") }
+func serveContender() contender { return serveContenderOf(nameServe, "", nil) }
 
-// serveContenderOf is `pushpool serve` of binary bin ("" for -pushpool).
-func serveContenderOf(name, bin string) contender {
+// serveContenderOf is `pushpool serve` of binary bin ("" for -pushpool),
+// with extra in its environment.
+func serveContenderOf(name, bin string, extra map[string]string) contender {
 	return contender{name: name, start: func(ctx context.Context, s *stack, l launch) (*session, error) {
 		if bin == "" {
 			bin = s.pushpool
@@ -85,6 +87,8 @@ func serveContenderOf(name, bin string) contender {
 		env := awsEnv(l.awsURL)
 		env["PREFECT_API_URL"] = l.prefectURL
 		env["HOME"] = filepath.Join(s.dir, "serve-home-"+l.label)
+		maps.Copy(env, s.serveEnv)
+		maps.Copy(env, extra)
 		p, err := startProcess(name, bin, args, clientEnv(env), s.dir, filepath.Join(s.dir, "serve-"+l.label+".log"))
 		if err != nil {
 			return nil, err
@@ -92,6 +96,10 @@ func serveContenderOf(name, bin string) contender {
 		return &session{proc: p}, nil
 	}}
 }
+
+// lambdaInvocationTimeout is the Lambda function's invocation deadline in
+// the bench: 300 s, as infra/aws deploys it.
+const lambdaInvocationTimeout = 300 * time.Second
 
 // lambdaContender is the Lambda function's bootstrap, invoked through a
 // loopback Lambda Runtime API with scheduler ticks, one after the other,

@@ -41,13 +41,16 @@ type options struct {
 	out          string
 	scenarios    []string
 	burstRuns    int
-	ceilingConc  []int
+	ceiling      []ceilingVariant
 	createConc   int
 	burstTimeout time.Duration
 	lateness     latenessConfig
 	reconcile    int
 	fleet        int
 	keep         bool
+	rounds       int
+	// serveEnv is added to the environment of every `pushpool serve`.
+	serveEnv map[string]string
 }
 
 // allScenarios returns the parts of a run, in the order they run.
@@ -95,7 +98,10 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.out, "o", "", "also write the report to this file (for benchreport -pg)")
 	only := fs.String("only", strings.Join(allScenarios(), ","), "comma-separated scenarios to run: "+strings.Join(allScenarios(), ", "))
 	fs.IntVar(&o.burstRuns, "runs", 300, "runs per burst (each ceiling concurrency and each contender)")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of bursts: each round runs every ceiling variant and contender once, in turn; a row reports its median round")
 	conc := fs.String("ceiling", "1,4,16,32", "concurrencies of the ceiling client")
+	labelled := fs.String("ceiling-labels", "16", "concurrencies of the ceiling client that also labels each run as Prefect's workers do (empty: none)")
+	readLabelled := fs.String("ceiling-read-labels", "16", "concurrencies of the ceiling client that also reads the due runs from the pool and labels each run (empty: none)")
 	fs.IntVar(&o.createConc, "create-concurrency", 16, "concurrent API requests creating runs")
 	fs.DurationVar(&o.burstTimeout, "burst-timeout", 8*time.Minute, "longest a contender may take to record a burst")
 	fs.IntVar(&o.lateness.runs, "lateness-runs", 36, "runs per lateness variant")
@@ -105,6 +111,17 @@ func parseOptions(args []string) (options, error) {
 	fs.Uint64Var(&o.lateness.seed, "seed", 13, "seed of the lateness runs' due times")
 	fs.IntVar(&o.reconcile, "reconcile-runs", 1000, "RUNNING runs of the reconcile scenario")
 	fs.IntVar(&o.fleet, "reconcile-dispatchers", 8, "dispatchers reconciling at once")
+	fs.Func("serve-env", "`NAME=VALUE` added to the environment of every pushpool serve (repeatable), e.g. to compare a setting", func(v string) error {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("%q is not NAME=VALUE", v)
+		}
+		if o.serveEnv == nil {
+			o.serveEnv = map[string]string{}
+		}
+		o.serveEnv[name] = value
+		return nil
+	})
 	fs.BoolVar(&o.keep, "keep", false, "keep the contenders' logs (the temporary directory is printed)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -116,12 +133,23 @@ func parseOptions(args []string) (options, error) {
 		}
 		o.scenarios = append(o.scenarios, s)
 	}
-	for _, s := range strings.Split(*conc, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return o, fmt.Errorf("-ceiling: %q is not a positive concurrency", s)
+	for _, list := range []struct {
+		flag, value  string
+		labels, read bool
+	}{{"-ceiling", *conc, false, false}, {"-ceiling-labels", *labelled, true, false}, {"-ceiling-read-labels", *readLabelled, true, true}} {
+		if strings.TrimSpace(list.value) == "" {
+			continue
 		}
-		o.ceilingConc = append(o.ceilingConc, n)
+		for _, s := range strings.Split(list.value, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 1 {
+				return o, fmt.Errorf("%s: %q is not a positive concurrency", list.flag, s)
+			}
+			o.ceiling = append(o.ceiling, ceilingVariant{conc: n, labels: list.labels, read: list.read})
+		}
+	}
+	if o.rounds < 1 {
+		return o, errors.New("-rounds must be at least 1")
 	}
 	if o.burstRuns < 1 || o.lateness.runs < 1 || o.reconcile < 1 || o.fleet < 1 || o.createConc < 1 {
 		return o, errors.New("-runs, -lateness-runs, -reconcile-runs, -reconcile-dispatchers and -create-concurrency must be positive")
@@ -156,29 +184,19 @@ func measure(ctx context.Context, opts options, log *slog.Logger) (*report, erro
 	}
 	rep := &report{when: time.Now(), environment: s.describe(), burstRuns: opts.burstRuns, latenessCfg: opts.lateness}
 	burst := burstConfig{runs: opts.burstRuns, createConc: opts.createConc, timeout: opts.burstTimeout, quietFor: 3 * time.Second, maxQuietFor: time.Minute}
-	contenders := map[string]contender{"worker": workerContender(), "serve": serveContender(), "lambda": lambdaContender(300 * time.Second)}
+	jobs := burstJobs(s, opts, burst)
+	if len(jobs) > 0 {
+		stepBegan := time.Now()
+		ceiling, contenders, err := runRounds(ctx, jobs, opts.rounds, log)
+		rep.ceiling, rep.contenders, rep.rounds = ceiling, contenders, opts.rounds
+		if err != nil {
+			return rep, err
+		}
+		log.Info("bursts done", "rounds", opts.rounds, "took", time.Since(stepBegan).Round(time.Second), "elapsed", time.Since(began).Round(time.Second))
+	}
 	for _, sc := range opts.scenarios {
 		stepBegan := time.Now()
 		switch sc {
-		case "ceiling":
-			res, err := runCeiling(ctx, s, opts.ceilingConc, burst)
-			rep.ceiling = res
-			if err != nil {
-				return rep, fmt.Errorf("ceiling: %w", err)
-			}
-		case "worker", "serve", "lambda":
-			res, err := runBurst(ctx, s, contenders[sc], sc, burst)
-			if err != nil {
-				return rep, err
-			}
-			rep.contenders = append(rep.contenders, res)
-			if sc == "serve" && opts.pushpoolAll != "" {
-				res, err := runBurst(ctx, s, serveContenderOf(nameServeAll, opts.pushpoolAll), "serve-all", burst)
-				if err != nil {
-					return rep, err
-				}
-				rep.contenders = append(rep.contenders, res)
-			}
 		case "lateness":
 			zero := time.Duration(0)
 			variants := []latenessVariant{

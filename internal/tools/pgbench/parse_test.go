@@ -127,10 +127,16 @@ func TestMachineLines(t *testing.T) {
 		return burstResult{name: name, span: burstSpan{runs: 300, recorded: 300, firstClaim: t0, lastRecord: t0.Add(time.Duration(secs * float64(time.Second)))},
 			prefect: tally{"POST /flow_runs/{id}/set_state": prefect}, peakRSS: rss}
 	}
+	variant := func(b burstResult, v ceilingVariant) burstResult { b.variant = v; return b }
 	full := report{
-		ceiling:    []burstResult{burst("ceiling, 1 concurrent", 6, 600, 0), burst("ceiling, 4 concurrent", 5, 600, 0)},
-		contenders: []burstResult{burst(nameWorker, 100, 2200, 500<<20), burst(nameServe, 20, 930, 55<<20+300<<10)},
-		reconcile:  &reconcileResult{runs: 1000, single: passCost{aws: tally{"ecs:DescribeTasks": 10}}},
+		ceiling: []burstResult{burst("ceiling, 1 concurrent", 6, 600, 0), burst("ceiling, 4 concurrent", 5, 600, 0),
+			// Faster than the plain ceiling here, to show each ratio takes
+			// its own variant's best.
+			variant(burst("ceiling + labels, 4 concurrent", 4, 900, 0), ceilingVariant{conc: 4, labels: true}),
+			variant(burst("ceiling + read + labels, 4 concurrent", 10, 900, 0), ceilingVariant{conc: 4, labels: true, read: true})},
+		contenders: []burstResult{burst(nameWorker, 100, 2200, 500<<20), burst(nameServe, 20, 930, 55<<20+300<<10),
+			burst(nameServeNoLabels, 12, 630, 50<<20)},
+		reconcile: &reconcileResult{runs: 1000, single: passCost{aws: tally{"ecs:DescribeTasks": 10}}},
 	}
 	tests := []struct {
 		name string
@@ -143,6 +149,8 @@ func TestMachineLines(t *testing.T) {
 			"prefect requests/run = 3.1",
 			"reconcile aws calls/pass (1000 running) = 10",
 			"serve peak rss MiB = 55",
+			"ratio pushpool/ceiling + read + labels = 0.50",
+			"ratio pushpool no run labels/ceiling = 0.42",
 		}},
 		{"nothing measured", report{}, []string{
 			"ratio pushpool/ceiling = n/a",
@@ -150,6 +158,8 @@ func TestMachineLines(t *testing.T) {
 			"prefect requests/run = n/a",
 			"reconcile aws calls/pass (1000 running) = n/a",
 			"serve peak rss MiB = n/a",
+			"ratio pushpool/ceiling + read + labels = n/a",
+			"ratio pushpool no run labels/ceiling = n/a",
 		}},
 	}
 	for _, tt := range tests {

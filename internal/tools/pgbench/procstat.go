@@ -85,12 +85,21 @@ func treeCPU(root int, stats []procStat) time.Duration {
 }
 
 // processTreeCPU reads the CPU time used so far by the process pid and
-// its live descendants from /proc. Processes that vanish while it reads are
-// skipped.
+// its live descendants from /proc.
 func processTreeCPU(pid int) (time.Duration, error) {
+	stats, err := readProcStats()
+	if err != nil {
+		return 0, err
+	}
+	return treeCPU(pid, stats), nil
+}
+
+// readProcStats reads every process's stat line from /proc. Processes that
+// vanish while it reads are skipped.
+func readProcStats() ([]procStat, error) {
 	paths, err := filepath.Glob("/proc/[0-9]*/stat")
 	if err != nil {
-		return 0, fmt.Errorf("list /proc: %w", err)
+		return nil, fmt.Errorf("list /proc: %w", err)
 	}
 	stats := make([]procStat, 0, len(paths))
 	for _, p := range paths {
@@ -100,11 +109,37 @@ func processTreeCPU(pid int) (time.Duration, error) {
 		}
 		s, err := parseProcStat(strings.TrimSpace(string(data)))
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		stats = append(stats, s)
 	}
-	return treeCPU(pid, stats), nil
+	return stats, nil
+}
+
+// serverCPU is the CPU time the servers every contender shares have used:
+// the Prefect server's processes, PostgreSQL's (the postmaster and its
+// backends) and moto's. Their growth over a burst is what the burst cost
+// the servers, whoever caused it.
+type serverCPU struct {
+	prefect, postgres, moto time.Duration
+}
+
+// minus is s - o, field by field.
+func (s serverCPU) minus(o serverCPU) serverCPU {
+	return serverCPU{prefect: s.prefect - o.prefect, postgres: s.postgres - o.postgres, moto: s.moto - o.moto}
+}
+
+// serversCPU reads the shared servers' CPU time so far.
+func (s *stack) serversCPU() (serverCPU, error) {
+	stats, err := readProcStats()
+	if err != nil {
+		return serverCPU{}, err
+	}
+	return serverCPU{
+		prefect:  treeCPU(s.srv.PID(), stats),
+		postgres: treeCPU(s.srv.Postgres.PID(), stats),
+		moto:     treeCPU(s.moto.PID(), stats),
+	}, nil
 }
 
 // usage is what an exited process used, from wait4's rusage: its CPU time

@@ -15,6 +15,7 @@ type report struct {
 	when        time.Time
 	environment string
 	burstRuns   int
+	rounds      int
 	ceiling     []burstResult
 	contenders  []burstResult // worker, serve, Lambda, in that order when measured
 	lateness    []latenessResult
@@ -28,15 +29,21 @@ const (
 	nameServe  = "pushpool serve"
 	// nameServeAll is serve of the -pushpool-all binary.
 	nameServeAll = "pushpool serve, all backends"
-	nameLambda   = "Lambda tick handler"
+	// nameServeNoLabels is serve with PUSHPOOL_RUN_LABELS=false.
+	nameServeNoLabels = "pushpool serve, no run labels"
+	nameLambda        = "Lambda tick handler"
 )
 
 // bestCeiling is the ceiling at the concurrency that did best, and false
-// when none was measured.
-func (r report) bestCeiling() (burstResult, bool) {
+// when none was measured, among the variants that label and read as
+// asked.
+func (r report) bestCeiling(labels, read bool) (burstResult, bool) {
 	var best burstResult
 	found := false
 	for _, c := range r.ceiling {
+		if c.variant.labels != labels || c.variant.read != read {
+			continue
+		}
 		if !found || c.runsPerSecond() > best.runsPerSecond() {
 			best, found = c, true
 		}
@@ -60,7 +67,7 @@ func (r report) machineLines() []string {
 	na := "n/a"
 	serve, okServe := r.contender(nameServe)
 	worker, okWorker := r.contender(nameWorker)
-	best, okBest := r.bestCeiling()
+	best, okBest := r.bestCeiling(false, false)
 	lines := []string{
 		"ratio pushpool/ceiling = " + na,
 		"ratio pushpool/worker = " + na,
@@ -81,7 +88,19 @@ func (r report) machineLines() []string {
 	if r.reconcile != nil {
 		lines[3] = fmt.Sprintf("reconcile aws calls/pass (%d running) = %d", r.reconcile.runs, r.reconcile.single.aws.total())
 	}
-	return lines
+	// Beyond the five: serve against the least a dispatcher that labels
+	// runs as Prefect's workers do must ask of the server, and serve without
+	// run labels against the ceiling.
+	compat, okCompat := r.bestCeiling(true, true)
+	noLabels, okNoLabels := r.contender(nameServeNoLabels)
+	extra := []string{"ratio pushpool/ceiling + read + labels = " + na, "ratio pushpool no run labels/ceiling = " + na}
+	if okServe && okCompat {
+		extra[0] = fmt.Sprintf("ratio pushpool/ceiling + read + labels = %.2f", ratio(serve.runsPerSecond(), compat.runsPerSecond()))
+	}
+	if okNoLabels && okBest {
+		extra[1] = fmt.Sprintf("ratio pushpool no run labels/ceiling = %.2f", ratio(noLabels.runsPerSecond(), best.runsPerSecond()))
+	}
+	return append(lines, extra...)
 }
 
 // write writes the whole PostgreSQL report: the side-by-side table, the
@@ -93,7 +112,9 @@ func (r report) write(w io.Writer) error {
 	fmt.Fprintf(w, "Each contender gets a fresh ECS pool (prefect-aws's default template, FARGATE) and %d runs due at once, created before it starts, and reaches Prefect and moto through counting proxies. "+
 		"runs/s = runs / (last infrastructure_pid recorded - first claim), server timestamps (first PENDING state; a trigger on flow_run.infrastructure_pid). "+
 		"Requests and CPU cover the burst window: from the contender's first get_scheduled_flow_runs until it has been quiet for 3 s after the last pid (its log flushes and the reconcile pass after a dispatch pass included); "+
-		"startup before it is listed apart. CPU total and peak RSS are the process's (and children's) whole life, from wait4. The server's late-runs service is off.\n\n", r.burstRuns)
+		"startup before it is listed apart. CPU total and peak RSS are the process's (and children's) whole life, from wait4. The server's late-runs service is off.\n"+
+		"Rounds: %d. Each round runs every row once, in the order listed, so each meets the machine's changing load as the others do; a row shows its median round (its other figures are that round's) and every round's runs/s, and ratios are of medians. "+
+		"The ceiling + labels rows also label each run as Prefect's workers and pushpool do (PATCH /flow_runs/{id}/labels: Prefect 3.9's API writes labels and infrastructure_pid in no one request); + read also reads the due runs from the pool instead of being handed their ids.\n\n", r.burstRuns, max(r.rounds, 1))
 	if err := r.writeBursts(w); err != nil {
 		return err
 	}
@@ -114,12 +135,17 @@ func (r report) writeBursts(w io.Writer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "contender\truns\trecorded\tfirst claim s\truns/s\tvs ceiling\tPrefect req/run\tAWS calls/run\tCPU s burst\tCPU s total\tpeak RSS MiB\t")
-	best, okBest := r.bestCeiling()
+	fmt.Fprintln(tw, "contender\truns\trecorded\tfirst claim s\truns/s\truns/s of each round\tvs ceiling\tvs ceiling + labels\tPrefect req/run\tAWS calls/run\tCPU s burst\tCPU s total\tpeak RSS MiB\t")
+	best, okBest := r.bestCeiling(false, false)
+	bestLabelled, okLabelled := r.bestCeiling(true, false)
+	bestCompat, okCompat := r.bestCeiling(true, true)
 	row := func(name string, b burstResult, cpu bool) {
-		vs := "-"
+		vs, vsLabelled := "-", "-"
 		if okBest {
 			vs = fmt.Sprintf("%.2f", ratio(b.runsPerSecond(), best.runsPerSecond()))
+		}
+		if okLabelled {
+			vsLabelled = fmt.Sprintf("%.2f", ratio(b.runsPerSecond(), bestLabelled.runsPerSecond()))
 		}
 		cpuBurst, cpuTotal, rss := "-", "-", "-"
 		if cpu && b.measuredCPU {
@@ -131,14 +157,20 @@ func (r report) writeBursts(w io.Writer) error {
 		if cpu {
 			aws = fmt.Sprintf("%.1f", b.perRun(b.aws.total()))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%s\t%.1f\t%s\t%s\t%s\t%s\t\n", name, b.span.runs, b.span.recorded,
-			b.firstClaimAfter.Seconds(), b.runsPerSecond(), vs, b.perRun(b.prefect.total()), aws, cpuBurst, cpuTotal, rss)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t\n", name, b.span.runs, b.span.recorded,
+			b.firstClaimAfter.Seconds(), b.runsPerSecond(), roundsText(b.rounds), vs, vsLabelled, b.perRun(b.prefect.total()), aws, cpuBurst, cpuTotal, rss)
 	}
 	for _, c := range r.ceiling {
 		row(c.name, c, false)
 	}
 	if okBest {
 		row("ceiling (best)", best, false)
+	}
+	if okLabelled {
+		row("ceiling + labels (best)", bestLabelled, false)
+	}
+	if okCompat {
+		row("ceiling + read + labels (best)", bestCompat, false)
 	}
 	for _, c := range r.contenders {
 		row(c.name, c, true)
@@ -150,6 +182,39 @@ func (r report) writeBursts(w io.Writer) error {
 		for _, n := range c.notes {
 			fmt.Fprintf(w, "  %s: %s\n", c.name, n)
 		}
+	}
+	fmt.Fprintln(w)
+	return r.writeServers(w)
+}
+
+// roundsText lists the runs/s of each round, "-" when there is one.
+func roundsText(rounds []float64) string {
+	if len(rounds) < 2 {
+		return "-"
+	}
+	parts := make([]string, len(rounds))
+	for i, r := range rounds {
+		parts[i] = fmt.Sprintf("%.1f", r)
+	}
+	return strings.Join(parts, " ")
+}
+
+// writeServers lists what each burst cost the shared servers per run.
+func (r report) writeServers(w io.Writer) error {
+	all := append(append([]burstResult(nil), r.ceiling...), r.contenders...)
+	fmt.Fprintln(w, "CPU of the shared servers per run over each burst window (whoever caused it; the ceiling's window also ends 3 s after its last request), ms:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "contender\tPrefect server\tPostgreSQL\tmoto\tall three\t")
+	for _, b := range all {
+		if !b.measuredServers {
+			continue
+		}
+		ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", b.perRun(d.Milliseconds())) }
+		sv := b.servers
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", b.name, ms(sv.prefect), ms(sv.postgres), ms(sv.moto), ms(sv.prefect+sv.postgres+sv.moto))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
 	}
 	fmt.Fprintln(w)
 	return nil

@@ -46,6 +46,7 @@ type stack struct {
 	venv      string
 	dir       string // temporary files: logs, homes
 	keep      bool   // keep dir after stop
+	serveEnv  map[string]string
 	log       *slog.Logger
 
 	mu    sync.Mutex
@@ -56,7 +57,7 @@ type stack struct {
 // prepares what the scenarios share. Every failure names the dependency
 // that could not start. The caller must call stop.
 func startStack(ctx context.Context, opts options, log *slog.Logger) (*stack, error) {
-	s := &stack{pushpool: opts.pushpool, log: log, cluster: "pgbench", keep: opts.keep}
+	s := &stack{pushpool: opts.pushpool, log: log, cluster: "pgbench", keep: opts.keep, serveEnv: opts.serveEnv}
 	var err error
 	if s.dir, err = os.MkdirTemp("", "pushpool-pgbench-"); err != nil {
 		return nil, fmt.Errorf("create a temporary directory: %w", err)
