@@ -29,7 +29,7 @@ demo: venv ## run scheduled flows end to end on a local Prefect server
 	@$(GO) build -o bin/pushpool ./functions/pushpool
 	@PUSHPOOL_VENV="$(VENV)" $(GO) run ./internal/tools/demo -pushpool bin/pushpool
 
-bench: venv ## pushpool vs Prefect's ECS worker on PostgreSQL, then the artifacts, the provider and the go test benchmarks (about 17 minutes); writes bench/results.txt
+bench: venv ## pushpool vs Prefect's ECS worker on PostgreSQL, then the artifacts, the provider and the go test benchmarks (about 40 minutes); writes bench/results.txt
 	@set -o pipefail; export PUSHPOOL_VENV="$(VENV)"; pg=$$(mktemp); fn=$$(mktemp); pv=$$(mktemp); trap 'rm -f "$$pg" "$$fn" "$$pv"' EXIT; \
 	  $(GO) build -o bin/pushpool ./functions/pushpool && \
 	  $(GO) build -tags pushpool_ecs -o bin/pushpool-ecs ./functions/pushpool && \
