@@ -321,6 +321,7 @@ func (m *tfModule) evalLocal(t *testing.T, name string, vars map[string]cty.Valu
 		Functions: map[string]function.Function{
 			"flatten": stdlib.FlattenFunc, "concat": stdlib.ConcatFunc, "distinct": stdlib.DistinctFunc,
 			"element": stdlib.ElementFunc, "split": stdlib.SplitFunc, "join": stdlib.JoinFunc, "coalesce": stdlib.CoalesceFunc,
+			"replace": tfReplace,
 		},
 	}
 	v, diags := expr.Value(ctx)
@@ -329,6 +330,24 @@ func (m *tfModule) evalLocal(t *testing.T, name string, vars map[string]cty.Valu
 	}
 	return v
 }
+
+// tfReplace is Terraform's replace: a substring wrapped in slashes is a
+// regular expression (Go's, as Terraform's), anything else a plain string.
+var tfReplace = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "str", Type: cty.String}, {Name: "substr", Type: cty.String}, {Name: "replace", Type: cty.String}},
+	Type:   function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		s, sub, rep := args[0].AsString(), args[1].AsString(), args[2].AsString()
+		if len(sub) > 1 && strings.HasPrefix(sub, "/") && strings.HasSuffix(sub, "/") {
+			re, err := regexp.Compile(sub[1 : len(sub)-1])
+			if err != nil {
+				return cty.NilVal, err
+			}
+			return cty.StringVal(re.ReplaceAllString(s, rep)), nil
+		}
+		return cty.StringVal(strings.ReplaceAll(s, sub, rep)), nil
+	},
+})
 
 // iamMatch reports whether an IAM resource pattern (* any run of
 // characters, ? any one character) matches arn.
@@ -432,6 +451,16 @@ func TestModules_ECSTaskDefinitionFamilies(t *testing.T) {
 			// is not "ecs-a"), ids that are not UUIDs, other families.
 			refused: []string{"other:1", prefix + "_ecs-c_" + depID + ":1", prefix + "_ecs-a_x_" + depID + ":1",
 				prefix + "_ecs-a_" + depID + "x:1", prefix + "_ecs-a_" + depID[:35] + ":1", prefix + "_ecs-a:1"},
+		},
+		{
+			name: "default, a pool name a family cannot hold", pools: []string{"prod.ecs nightly"},
+			families: cty.NullVal(cty.List(cty.String)),
+			want: []string{
+				acct + "prefect_prod-ecs-nightly_????????-????-????-????-????????????",
+				acct + "prefect_prod-ecs-nightly_????????-????-????-????-????????????:*",
+			},
+			allowed: []string{prefix + "_prod-ecs-nightly_" + depID + ":1"},
+			refused: []string{prefix + "_prod-ecs_" + depID + ":1"},
 		},
 		{
 			name: "families given", pools: []string{"ecs-a"},

@@ -58,9 +58,11 @@ locals {
   # prefect_<work pool>_<deployment id, else flow id> (dispatch/backend/ecs,
   # as Prefect's ECS worker): both ids are UUIDs, so the default matches
   # exactly 36 characters after the pool's prefix, and pool "a" does not
-  # reach the families of pool "a_b".
+  # reach the families of pool "a_b". A pool name holding characters a family
+  # cannot ("prod.ecs") is written with each run of them as one hyphen, as
+  # pushpool registers it.
   ecs_task_definition_families = var.ecs_task_definition_families != null ? var.ecs_task_definition_families : [
-    for p in var.work_pools : "prefect_${p}_????????-????-????-????-????????????"
+    for p in var.work_pools : "prefect_${replace(p, "/[^a-zA-Z0-9_-]+/", "-")}_????????-????-????-????-????????????"
   ]
   # Each family's revisions (family:N, what pushpool passes to RunTask and
   # what a registration creates) and the family itself (a task_definition_arn

@@ -229,7 +229,7 @@ variable "ecs_cluster_arns" {
 }
 
 variable "ecs_task_definition_families" {
-  description = "Task definition families the function may run (RunTask) and register into (tag on registration): names, or IAM patterns with * and ?. Null: prefect_<pool>_????????-????-????-????-???????????? for each of work_pools, the family pushpool registers when a template names none (prefect_<work pool>_<deployment id, else flow id>, as Prefect's ECS worker). Add the families of templates that set task_definition.family or task_definition_arn; list them all, the default is replaced, not extended."
+  description = "Task definition families the function may run (RunTask) and register into (tag on registration): names, or IAM patterns with * and ?. Null: prefect_<pool>_????????-????-????-????-???????????? for each of work_pools, the family pushpool registers when a template names none (prefect_<work pool>_<deployment id, else flow id>, as Prefect's ECS worker; each run of characters other than letters, digits, - and _ in the pool's name becomes one -). Add the families of templates that set task_definition.family or task_definition_arn; list them all, the default is replaced, not extended."
   type        = list(string)
   default     = null
 

@@ -321,3 +321,49 @@ func TestAttemptMemory(t *testing.T) {
 	}
 	busyEnd("", false)
 }
+
+// TestGeneratedFamily: a family named after a pool ECS would refuse is made
+// one it takes; a valid one stays as Prefect's worker writes it.
+func TestGeneratedFamily(t *testing.T) {
+	t.Parallel()
+	long := "prefect_" + strings.Repeat("p", 300)
+	for _, c := range []struct{ in, want string }{
+		{"prefect_ecs-pool_3f9c0a7e-1b2c", "prefect_ecs-pool_3f9c0a7e-1b2c"},
+		{"prefect_Prod_ECS_id", "prefect_Prod_ECS_id"},
+		{"prefect_prod.ecs_id", "prefect_prod-ecs_id"},
+		{"prefect_data team / nightly_id", "prefect_data-team-nightly_id"},
+		{"prefect_équipe_id", "prefect_-quipe_id"},
+		{long, long[:255]},
+	} {
+		if got := generatedFamily(c.in); got != c.want {
+			t.Errorf("generatedFamily(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestFamilyFromPoolName: the family pushpool generates for a pool whose
+// name ECS would refuse in a family registers; one the template sets is
+// left as the user wrote it.
+func TestFamilyFromPoolName(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, templateFamily, want string
+	}{
+		{"generated", "", "prefect_prod-ecs-nightly_d1"},
+		{"from the template", "my.family", "my.family"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := &jobConfig{taskDefinition: map[string]any{}, taskRunRequest: map[string]any{"launchType": "EC2"}}
+			if c.templateFamily != "" {
+				cfg.taskDefinition["family"] = c.templateFamily
+			}
+			td, err := prepareTaskDefinition(cfg, runInfo{workPool: "prod.ecs nightly", deploymentID: "d1", region: "us-east-1", defaultImage: "img"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := td["family"]; got != c.want {
+				t.Errorf("family = %v, want %s", got, c.want)
+			}
+		})
+	}
+}

@@ -46,6 +46,38 @@ func (r runInfo) familySuffix() string {
 	return r.flowID
 }
 
+// maxFamily is the longest task definition family ECS registers.
+const maxFamily = 255
+
+// generatedFamily makes the family pushpool names after the pool and the
+// deployment one ECS takes: up to 255 letters, digits, hyphens and
+// underscores. Prefect's worker means to slugify it but drops the result,
+// so a pool named "prod.ecs" or "data team" fails RegisterTaskDefinition
+// there on every run. A valid name is kept exactly as the worker writes it,
+// so both register into, and reuse, the same family; otherwise each run of
+// other characters becomes one hyphen and the name is cut to 255. A family
+// the template sets is the user's and goes to ECS as written.
+func generatedFamily(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range name {
+		if r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			b.WriteRune(r)
+			dash = false
+			continue
+		}
+		if !dash {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	out := b.String()
+	if len(out) > maxFamily {
+		out = out[:maxFamily]
+	}
+	return out
+}
+
 // prepareTaskDefinition is ECSWorker._prepare_task_definition: the task
 // definition to register for the run, built from the configuration's
 // task_definition with Prefect's defaults.
@@ -121,7 +153,7 @@ func prepareTaskDefinition(c *jobConfig, run runInfo) (map[string]any, error) {
 		container["logConfiguration"] = map[string]any{"logDriver": "awslogs", "options": opts}
 	}
 	if !truthy(td["family"]) {
-		td["family"] = defaultFamily + "_" + run.workPool + "_" + run.familySuffix()
+		td["family"] = generatedFamily(defaultFamily + "_" + run.workPool + "_" + run.familySuffix())
 	}
 	cpu, memory := td["cpu"], td["memory"]
 	if !truthy(cpu) {

@@ -104,6 +104,22 @@ run "minimal" {
   }
 }
 
+run "pool_name_a_family_cannot_hold" {
+  command = plan
+
+  variables {
+    work_pools = ["prod.ecs nightly"]
+  }
+
+  assert {
+    condition = toset(one([for s in data.aws_iam_policy_document.function.statement : s.resources if s.sid == "RunTasksOfGivenFamiliesOnGivenClusters"])) == toset([
+      "arn:aws:ecs:eu-west-1:123456789012:task-definition/prefect_prod-ecs-nightly_????????-????-????-????-????????????",
+      "arn:aws:ecs:eu-west-1:123456789012:task-definition/prefect_prod-ecs-nightly_????????-????-????-????-????????????:*",
+    ])
+    error_message = "the default family of a pool named with a dot and a space is the one pushpool registers"
+  }
+}
+
 run "everything_set" {
   command = plan
 
