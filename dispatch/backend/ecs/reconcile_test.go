@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -382,7 +383,9 @@ func TestReconciler_RunOnce_runningRunsInTurns(t *testing.T) {
 // lease period; when it stops (dies), another takes it after the period.
 func TestReconciler_RunLeased_oneReconcilerPerLease(t *testing.T) {
 	t.Parallel()
-	const n, reconcilers, period = 120, 4, 8 * time.Second // longer than a burst of SQLite 503 retries on a loaded machine
+	// The period must outlast the first two rounds, SQLite's 503 retries
+	// on a loaded 2-core machine included (8 s did not, once in CI).
+	const n, reconcilers, period = 120, 4, 20 * time.Second
 	api := testAPI(t)
 	pool := newRunningPool(t, api, n)
 	hs := make([]*reconcileHarness, reconcilers)
@@ -396,7 +399,16 @@ func TestReconciler_RunLeased_oneReconcilerPerLease(t *testing.T) {
 		for i, h := range hs {
 			wg.Go(func() {
 				_, ok, err := h.rec.RunLeased(t.Context(), pool.name)
-				if err != nil {
+				// SQLite answers 503 while another writer holds the
+				// database, and may still do so when the client's retries
+				// run out; that reconciler made no pass, which is what a
+				// contender does, so it only counts against the check if
+				// it is anything else.
+				var apiErr *prefect.APIError
+				switch {
+				case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusServiceUnavailable:
+					t.Logf("reconciler %d: the SQLite server stayed busy: %v", i, err)
+				case err != nil:
 					t.Errorf("reconciler %d: %v", i, err)
 				}
 				ran[i] = ok
@@ -414,12 +426,17 @@ func TestReconciler_RunLeased_oneReconcilerPerLease(t *testing.T) {
 		}
 		return holders, describe
 	}
+	start := time.Now()
 	first, describe := round()
 	if len(first) != 1 || describe != (n+99)/100 {
 		t.Fatalf("reconcilers that made a pass: %v with %d DescribeTasks calls; want one, with %d", first, describe, (n+99)/100)
 	}
 	holder := first[0]
-	if again, _ := round(); len(again) != 1 || again[0] != holder {
+	again, _ := round()
+	if took := time.Since(start); len(again) != 1 || again[0] != holder {
+		if took >= period {
+			t.Fatalf("the passes of the second round were made by %v, but the first two rounds took %s, longer than the lease period %s: the machine was too loaded to check that the holder %d keeps its lease", again, took.Round(time.Millisecond), period, holder)
+		}
 		t.Errorf("within the lease period the passes were made by %v; want the holder %d alone", again, holder)
 	}
 	// The holder stops; after the period another reconciler takes over.
