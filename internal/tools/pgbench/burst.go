@@ -81,16 +81,9 @@ type windowMark struct {
 // figures.
 func runBurst(ctx context.Context, s *stack, c contender, label string, cfg burstConfig) (burstResult, error) {
 	res := burstResult{name: c.name, measuredCPU: true}
-	fx, err := s.newFixture(ctx, label)
-	if err != nil {
-		return res, err
-	}
-	if _, err := s.createRuns(ctx, fx, dueNow(cfg.runs), cfg.createConc); err != nil {
-		return res, err
-	}
 	pctx, cancelProxies := context.WithCancel(ctx)
 	defer cancelProxies()
-	pp, err := newCountingProxy(pctx, "prefect", strings.TrimSuffix(s.srv.URL, "/api"), classifyPrefect, s.log)
+	fx, _, pp, err := s.newBurst(pctx, label, cfg)
 	if err != nil {
 		return res, err
 	}
@@ -105,14 +98,16 @@ func runBurst(ctx context.Context, s *stack, c contender, label string, cfg burs
 		start windowMark
 	)
 	mark := func() windowMark {
-		m := windowMark{prefect: pp.counts.snapshot(), aws: ap.counts.snapshot()}
-		m.servers, m.serversErr = s.serversCPU()
+		prefect, aws := pp.counts.snapshot(), ap.counts.snapshot()
 		mu.Lock()
 		cur := sess
 		mu.Unlock()
+		pid := 0
 		if cur != nil {
-			m.cpu, m.cpuErr = processTreeCPU(cur.proc.pid())
+			pid = cur.proc.pid()
 		}
+		m := s.markCPU(pid)
+		m.prefect, m.aws = prefect, aws
 		return m
 	}
 	opened := make(chan struct{})
@@ -198,6 +193,22 @@ func runBurst(ctx context.Context, s *stack, c contender, label string, cfg burs
 		res.firstClaimAfter = res.span.firstClaim.Sub(sess.proc.started)
 	}
 	return res, nil
+}
+
+// newBurst makes a fresh pool named after label holding cfg.runs runs due
+// at once, and a counting proxy to the Prefect server that lives as long as
+// ctx.
+func (s *stack) newBurst(ctx context.Context, label string, cfg burstConfig) (fixture, []string, *countingProxy, error) {
+	fx, err := s.newFixture(ctx, label)
+	if err != nil {
+		return fx, nil, nil, err
+	}
+	ids, err := s.createRuns(ctx, fx, dueNow(cfg.runs), cfg.createConc)
+	if err != nil {
+		return fx, nil, nil, err
+	}
+	pp, err := newCountingProxy(ctx, "prefect", strings.TrimSuffix(s.srv.URL, "/api"), classifyPrefect, s.log)
+	return fx, ids, pp, err
 }
 
 // setServers sets the servers' CPU time between the marks a and b, or a

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,17 +178,9 @@ func ceilingLabels(pool string) map[string]string {
 // quiet for cfg.quietFor.
 func runCeiling(ctx context.Context, s *stack, v ceilingVariant, cfg burstConfig) (burstResult, error) {
 	res := burstResult{name: v.name(), variant: v}
-	fx, err := s.newFixture(ctx, fmt.Sprintf("ceiling-%d-%t-%t", v.conc, v.labels, v.read))
-	if err != nil {
-		return res, err
-	}
-	ids, err := s.createRuns(ctx, fx, dueNow(cfg.runs), cfg.createConc)
-	if err != nil {
-		return res, err
-	}
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pp, err := newCountingProxy(pctx, "prefect", strings.TrimSuffix(s.srv.URL, "/api"), classifyPrefect, s.log)
+	fx, ids, pp, err := s.newBurst(pctx, fmt.Sprintf("ceiling-%d-%t-%t", v.conc, v.labels, v.read), cfg)
 	if err != nil {
 		return res, err
 	}
@@ -198,8 +189,7 @@ func runCeiling(ctx context.Context, s *stack, v ceilingVariant, cfg burstConfig
 	if v.labels {
 		client.labels = ceilingLabels(fx.pool)
 	}
-	var first windowMark
-	first.servers, first.serversErr = s.serversCPU()
+	first := s.markCPU(0)
 	began := time.Now()
 	if v.read {
 		err = client.readAndDispatch(ctx, fx.pool, len(ids), v.conc)
@@ -210,9 +200,7 @@ func runCeiling(ctx context.Context, s *stack, v ceilingVariant, cfg burstConfig
 		return res, err
 	}
 	waitQuiet(ctx, []*countingProxy{pp}, cfg.quietFor, cfg.maxQuietFor)
-	var end windowMark
-	end.servers, end.serversErr = s.serversCPU()
-	res.setServers(first, end)
+	res.setServers(first, s.markCPU(0))
 	res.prefect = pp.counts.snapshot()
 	if n := client.failed.Load(); n > 0 {
 		res.notes = append(res.notes, fmt.Sprintf("%d runs not claimed or recorded", n))

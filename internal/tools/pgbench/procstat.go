@@ -129,17 +129,28 @@ func (s serverCPU) minus(o serverCPU) serverCPU {
 	return serverCPU{prefect: s.prefect - o.prefect, postgres: s.postgres - o.postgres, moto: s.moto - o.moto}
 }
 
-// serversCPU reads the shared servers' CPU time so far.
-func (s *stack) serversCPU() (serverCPU, error) {
+// markCPU reads /proc once for a window mark: the shared servers' CPU
+// time so far and, when pid is not 0, that of process pid and its live
+// descendants.
+func (s *stack) markCPU(pid int) windowMark {
+	var m windowMark
 	stats, err := readProcStats()
 	if err != nil {
-		return serverCPU{}, err
+		m.serversErr = err
+		if pid != 0 {
+			m.cpuErr = err
+		}
+		return m
 	}
-	return serverCPU{
+	m.servers = serverCPU{
 		prefect:  treeCPU(s.srv.PID(), stats),
 		postgres: treeCPU(s.srv.Postgres.PID(), stats),
 		moto:     treeCPU(s.moto.PID(), stats),
-	}, nil
+	}
+	if pid != 0 {
+		m.cpu = treeCPU(pid, stats)
+	}
+	return m
 }
 
 // usage is what an exited process used, from wait4's rusage: its CPU time

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -88,15 +89,7 @@ func median(rounds []burstResult) burstResult {
 		speeds = append(speeds, r.runsPerSecond())
 	}
 	sorted := slices.Clone(rounds)
-	slices.SortStableFunc(sorted, func(a, b burstResult) int {
-		switch x, y := a.runsPerSecond(), b.runsPerSecond(); {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(sorted, func(a, b burstResult) int { return cmp.Compare(a.runsPerSecond(), b.runsPerSecond()) })
 	m := sorted[(len(sorted)-1)/2]
 	m.rounds = speeds
 	return m
