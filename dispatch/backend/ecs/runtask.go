@@ -226,10 +226,13 @@ func tagList(labels map[string]any) any {
 
 var (
 	tagDisallowed = regexp.MustCompile(`[^a-zA-Z0-9_./=+:@-]`)
-	dashes        = regexp.MustCompile(`-{2,}`)
-	quotes        = regexp.MustCompile(`'+`)
-	digitComma    = regexp.MustCompile(`(\d),(\d)`)
-	charEntity    = regexp.MustCompile(`&([a-zA-Z][a-zA-Z0-9]*|#\d+|#[xX][0-9a-fA-F]+);`)
+	// familyDisallowed is a run of characters a task definition family
+	// cannot hold (see generatedFamily).
+	familyDisallowed = regexp.MustCompile(`[^a-zA-Z0-9_-]+`)
+	dashes           = regexp.MustCompile(`-{2,}`)
+	quotes           = regexp.MustCompile(`'+`)
+	digitComma       = regexp.MustCompile(`(\d),(\d)`)
+	charEntity       = regexp.MustCompile(`&([a-zA-Z][a-zA-Z0-9]*|#\d+|#[xX][0-9a-fA-F]+);`)
 )
 
 // slugifyTag is python-slugify's slugify(s, regex_pattern=_TAG_REGEX,

@@ -58,24 +58,11 @@ const maxFamily = 255
 // other characters becomes one hyphen and the name is cut to 255. A family
 // the template sets is the user's and goes to ECS as written.
 func generatedFamily(name string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range name {
-		if r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
-			b.WriteRune(r)
-			dash = false
-			continue
-		}
-		if !dash {
-			b.WriteByte('-')
-			dash = true
-		}
+	name = familyDisallowed.ReplaceAllString(name, "-")
+	if len(name) > maxFamily {
+		name = name[:maxFamily]
 	}
-	out := b.String()
-	if len(out) > maxFamily {
-		out = out[:maxFamily]
-	}
-	return out
+	return name
 }
 
 // prepareTaskDefinition is ECSWorker._prepare_task_definition: the task
